@@ -1,0 +1,102 @@
+"""Public TF functions: corr_loss and corrcoef."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from corrops import _dispatch, _fallback, _fused, _inputs
+
+
+def corr_loss(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    axis: int = 1,
+    mask: Any = None,
+    method: str = "pearson",
+    eps: float | None = None,
+    impl: str | None = None,
+) -> tf.Tensor:
+    """Per-time-step correlation loss.
+
+    Shapes: ``y_true`` and ``y_pred`` of shape ``(B, T)`` or ``(B, T, C)``
+    (any rank >= 2; the time axis is ``axis``, and with rank >= 3 the last axis
+    is channels). Returns the per-step loss, shape = input shape without the
+    channel axis (``(B, T)``), averaged over channels. ``y_true`` of shape
+    ``(B, T)`` with ``y_pred`` ``(B, T, 1)`` (or the reverse) is accepted, and
+    ``y_true`` is cast to ``y_pred``'s float dtype.
+
+    Args:
+      method: ``"pearson"`` (the seed's ``my_loss``: ``1 - dx*dy / (sqrt(vx*vy)
+        + eps)``) or ``"ccc"`` (``1 - 2*dx*dy / (vx + vy + (mx-my)^2 + eps)``).
+        The mean of the loss over a sequence's valid steps is ``1 - r`` (or
+        ``1 - CCC``) of that sequence, up to eps.
+      mask: bool or 0/1 tensor of the loss shape; statistics use only valid
+        steps; masked steps get loss 0 and gradient 0.
+      eps: added to the denominator; None means ``keras.config.epsilon()``.
+      impl: ``"auto"`` (fused op where it can run, else the pure-TF fallback),
+        ``"fused"`` (raise if it cannot run), ``"tf"``; None reads
+        ``$CORROPS_IMPL`` (default ``"auto"``).
+    """
+    impl = _inputs.check_impl(impl)
+    c = _inputs.canonicalize(y_true, y_pred, axis, mask, method, eps)
+    choice, _ = _dispatch.choose(impl)
+    if choice == "fused":
+        loss3, _stats = _fused.forward(c.x, c.y, c.mask, c.method, c.eps)
+    else:
+        loss3 = _fallback.corr_loss(c.x, c.y, c.mask, c.method, c.eps)
+    loss = tf.reshape(loss3, c.loss_shape)
+    loss.set_shape(c.loss_static)
+    return loss
+
+
+def corrcoef(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    axis: int = 1,
+    mask: Any = None,
+    method: str = "pearson",
+    eps: float | None = None,
+    impl: str | None = None,
+) -> tf.Tensor:
+    """Per-sequence correlation coefficient (Pearson r or CCC, with eps).
+
+    Same arguments as :func:`corr_loss`. Returns shape ``(B,)`` for ``(B, T)``
+    inputs and ``(B, C)`` for ``(B, T, C)`` (the input shape without the time
+    axis). ``1 - corrcoef`` equals the mean of ``corr_loss`` over each row's
+    valid steps; a row with no valid step has coefficient 0. Differentiable.
+    """
+    impl = _inputs.check_impl(impl)
+    c = _inputs.canonicalize(y_true, y_pred, axis, mask, method, eps)
+    choice, _ = _dispatch.choose(impl)
+    if choice == "fused":
+        coef = _fused_corrcoef(c)
+    else:
+        coef = _fallback.corrcoef(c.x, c.y, c.mask, c.method, c.eps)
+    coef = tf.reshape(coef, c.coef_shape)
+    coef.set_shape(c.coef_static)
+    return coef
+
+
+def _fused_corrcoef(c: _inputs.Canonical) -> tf.Tensor:
+    # One row per (group, channel), so the per-step loss is per row; then
+    # coefficient = 1 - mean over valid steps (differentiable via the op).
+    shape4 = tf.shape(c.x)
+    rows3 = tf.stack([shape4[0], shape4[1], shape4[2] * shape4[3]])
+    x = tf.reshape(c.x, tf.concat([rows3, [1]], 0))
+    y = tf.reshape(c.y, tf.concat([rows3, [1]], 0))
+    mask = None
+    if c.mask is not None:
+        mask = tf.reshape(tf.broadcast_to(c.mask[..., tf.newaxis], shape4), rows3)
+    loss, _stats = _fused.forward(x, y, mask, c.method, c.eps)
+    acc = _fallback.accumulation_dtype(loss.dtype)
+    total = tf.reduce_sum(tf.cast(loss, acc), axis=1)
+    if mask is None:
+        n = tf.cast(shape4[1], acc) * tf.ones_like(total)
+    else:
+        n = tf.reduce_sum(tf.cast(mask, acc), axis=1)
+    coef = tf.where(n > 0, 1.0 - total / tf.maximum(n, 1.0), tf.zeros_like(total))
+    return tf.cast(coef, loss.dtype)

@@ -1,0 +1,61 @@
+"""Chooses the fused op or the fallback for one call, at trace time."""
+
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # XLA-context detection
+
+from corrops import _loader
+
+_log = logging.getLogger("corrops")
+_logged: set[tuple[str, str]] = set()
+_last: dict[str, str] = {}
+
+
+def _in_xla_context() -> bool:
+    graph = tf.compat.v1.get_default_graph()
+    return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
+
+
+def _gpu_without_kernels() -> bool:
+    # Without CUDA kernels, TF's soft placement would silently copy GPU tensors
+    # to the host around the op; the fallback stays on the GPU instead.
+    if _loader.build_info().get("cuda"):
+        return False
+    if not tf.config.list_logical_devices("GPU"):
+        return False
+    device = tf.compat.v1.get_default_graph()._device_function_stack.peek_top_obj()  # noqa: SLF001
+    spec = getattr(device, "display_name", None) if device is not None else None
+    return not (spec and "CPU" in str(spec).upper())
+
+
+def choose(impl: str) -> tuple[str, str]:
+    """Returns ("fused" | "tf", reason). Raises if impl="fused" cannot run."""
+    if impl == "tf":
+        choice = ("tf", "impl='tf' requested")
+    else:
+        reason = None
+        if _loader.try_load() is None:
+            reason = f"fused op library unavailable: {_loader.unavailable_reason()}"
+        elif _in_xla_context():
+            reason = (
+                "inside an XLA-compiled function (jit_compile=True); the fused op has "
+                "no XLA kernel"
+            )
+        elif _gpu_without_kernels():
+            reason = "a GPU is visible but the op library was built without CUDA kernels"
+        if reason is not None and impl == "fused":
+            raise _loader.FusedOpUnavailableError(f"impl='fused' cannot run: {reason}")
+        choice = ("fused", "fused op available") if reason is None else ("tf", reason)
+    _last["impl"], _last["reason"] = choice
+    if choice not in _logged:
+        _logged.add(choice)
+        _log.debug("corrops uses the %s implementation: %s", *choice)
+    return choice
+
+
+def last_choice() -> dict[str, str]:
+    """The implementation the last corr_loss/corrcoef call chose, and why."""
+    return dict(_last)

@@ -1,0 +1,55 @@
+"""Fused op wrappers and the gradient registration (exactly once)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from corrops import _loader
+
+_OP_NAME = "Corrops>CorrLoss"
+
+
+def _empty_mask() -> tf.Tensor:
+    return tf.zeros([0], dtype=tf.bool)
+
+
+def forward(
+    x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Runs Corrops>CorrLoss on canonical tensors; returns (loss, stats)."""
+    ops = _loader.load_ops()
+    return ops.corrops_corr_loss(
+        y_true=x,
+        y_pred=y,
+        mask=_empty_mask() if mask is None else mask,
+        eps=tf.constant(eps, tf.float64),
+        method=method,
+        has_mask=mask is not None,
+    )
+
+
+def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tensor) -> list:
+    # The stats output is an implementation detail consumed only by this
+    # gradient; corrops never exposes it to differentiation.
+    ops = _loader.load_ops()
+    grad_true, grad_pred = ops.corrops_corr_loss_grad(
+        grad=grad_loss,
+        y_true=op.inputs[0],
+        y_pred=op.inputs[1],
+        mask=op.inputs[2],
+        stats=op.outputs[1],
+        eps=op.inputs[3],
+        method=op.get_attr("method"),
+        has_mask=op.get_attr("has_mask"),
+    )
+    return [grad_true, grad_pred, None, None]
+
+
+def _register_gradient() -> None:
+    try:
+        tf.RegisterGradient(_OP_NAME)(_corr_loss_grad)
+    except KeyError:  # already registered (module re-imported): keep the first
+        pass
+
+
+_register_gradient()

@@ -1,0 +1,180 @@
+"""Argument validation and the reshape of user tensors to the canonical layout.
+
+Every bad argument raises ValueError/TypeError naming it; the reshapes are
+metadata-only (no copies).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+METHODS = ("pearson", "ccc")
+IMPLS = ("auto", "fused", "tf")
+IMPL_ENV = "CORROPS_IMPL"
+FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """User tensors reshaped to (outer, time, groups, channels)."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+    mask: tf.Tensor | None  # (outer, time, groups) bool
+    loss_shape: tf.Tensor  # dynamic shape of the per-step loss
+    loss_static: tf.TensorShape
+    coef_shape: tf.Tensor  # dynamic shape of corrcoef's output
+    coef_static: tf.TensorShape
+    method: str
+    eps: float
+
+
+def check_method(method: Any) -> str:
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method.lower()
+
+
+def check_impl(impl: Any) -> str:
+    if impl is None:
+        impl = os.environ.get(IMPL_ENV, "auto")
+        source = f"the environment variable {IMPL_ENV}"
+    else:
+        source = "impl"
+    if not isinstance(impl, str) or impl.lower() not in IMPLS:
+        raise ValueError(f"{source} must be one of {IMPLS}, got {impl!r}")
+    return impl.lower()
+
+
+def check_eps(eps: Any) -> float:
+    if eps is None:
+        return float(keras.config.epsilon())
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a real number, got {type(eps).__name__} {eps!r}")
+    value = float(eps)
+    if not math.isfinite(value) or value <= 0.0:
+        raise ValueError(f"eps must be finite and > 0, got {eps!r}")
+    return value
+
+
+def _to_tensor(value: Any, name: str, dtype: tf.DType | None = None) -> tf.Tensor:
+    try:
+        if isinstance(value, (tf.Tensor, tf.Variable)) or hasattr(value, "dtype"):
+            return tf.convert_to_tensor(value)
+        return tf.convert_to_tensor(value, dtype_hint=dtype)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} could not be converted to a tensor: {err}") from err
+
+
+def _check_float(t: tf.Tensor, name: str) -> None:
+    if t.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
+            f"got dtype {t.dtype.name}"
+        )
+
+
+def _prod(dims: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_prod(dims)
+
+
+def canonicalize(
+    y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any
+) -> Canonical:
+    """Validates the arguments of corr_loss/corrcoef and reshapes them."""
+    method = check_method(method)
+    eps = check_eps(eps)
+    y_pred = _to_tensor(y_pred, "y_pred", tf.float32)
+    _check_float(y_pred, "y_pred")
+    y_true = _to_tensor(y_true, "y_true", y_pred.dtype)
+    _check_float(y_true, "y_true")
+    if y_true.dtype != y_pred.dtype:
+        y_true = tf.cast(y_true, y_pred.dtype)
+
+    if y_true.shape.rank is None or y_pred.shape.rank is None:
+        raise ValueError("y_true and y_pred must have a known rank")
+    # (B, T) against (B, T, 1), either way round, as Keras' own losses accept.
+    rt, rp = y_true.shape.rank, y_pred.shape.rank
+    if rt == rp + 1 and y_true.shape[-1] == 1:
+        y_pred = tf.expand_dims(y_pred, -1)
+    elif rp == rt + 1 and y_pred.shape[-1] == 1:
+        y_true = tf.expand_dims(y_true, -1)
+    rank = y_pred.shape.rank
+    if y_true.shape.rank != rank or not y_true.shape.is_compatible_with(y_pred.shape):
+        raise ValueError(
+            f"y_true and y_pred must have the same shape, got y_true {y_true.shape} "
+            f"and y_pred {y_pred.shape}"
+        )
+    if rank < 2:
+        raise ValueError(
+            f"y_true and y_pred must have rank >= 2 (batch, time[, ..., channels]), "
+            f"got shape {y_pred.shape}"
+        )
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an int, got {type(axis).__name__} {axis!r}")
+    axis = int(axis)
+    if not -rank <= axis < rank:
+        raise ValueError(f"axis {axis} is out of range for inputs of rank {rank}")
+    axis %= rank
+    if rank >= 3 and axis == rank - 1:
+        raise ValueError(
+            f"axis {axis} is the channel axis (the last axis of rank-{rank} inputs); "
+            "the time axis must come before it"
+        )
+
+    static = y_pred.shape.merge_with(y_true.shape)
+    dyn = tf.shape(y_pred)
+    has_channels = rank >= 3
+    outer = _prod(dyn[:axis])
+    time = dyn[axis]
+    groups = _prod(dyn[axis + 1 : rank - 1]) if has_channels else _prod(dyn[axis + 1 :])
+    channels = dyn[-1] if has_channels else tf.constant(1, tf.int32)
+    shape4 = tf.stack([outer, time, groups, channels])
+    x = tf.reshape(y_true, shape4)
+    y = tf.reshape(y_pred, shape4)
+
+    loss_static = static[:-1] if has_channels else static
+    loss_shape = dyn[:-1] if has_channels else dyn
+    # corrcoef: the loss shape without the time axis, plus channels.
+    coef_static = static[:axis].concatenate(static[axis + 1 :])
+    coef_shape = tf.concat([dyn[:axis], dyn[axis + 1 :]], axis=0)
+
+    mask3 = None
+    if mask is not None:
+        m = _to_tensor(mask, "mask", tf.bool)
+        if m.dtype != tf.bool:
+            if not (m.dtype.is_integer or m.dtype.is_floating):
+                raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {m.dtype.name}")
+            m = tf.not_equal(m, tf.zeros([], m.dtype))
+        if m.shape.rank != loss_static.rank or not m.shape.is_compatible_with(loss_static):
+            raise ValueError(
+                f"mask must have the loss shape {loss_static} (the input shape without the "
+                f"channel axis), got {m.shape}"
+            )
+        mask3 = tf.reshape(m, shape4[:3])
+        # Dynamic dims are checked by the fused op itself and here for the fallback.
+        mask3 = _assert_same_shape(m, loss_static, loss_shape, mask3, "mask")
+    x = _assert_same_shape(y_true, static, dyn, x, "y_true")
+    return Canonical(x, y, mask3, loss_shape, loss_static, coef_shape, coef_static, method, eps)
+
+
+def _assert_same_shape(
+    t: tf.Tensor, want_static: tf.TensorShape, want: tf.Tensor, out: tf.Tensor, name: str
+) -> tf.Tensor:
+    """Guards `out` with a runtime shape check where static shapes cannot prove
+    that `t` has shape `want` (a same-size but different shape would otherwise
+    be silently reshaped)."""
+    if t.shape.is_fully_defined() and want_static.is_fully_defined():
+        return out  # already proven equal by the static checks
+    check = tf.debugging.assert_equal(
+        tf.shape(t), want, message=f"{name} must have shape {want_static}"
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(out)

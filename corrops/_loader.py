@@ -1,0 +1,126 @@
+"""Loads the fused op library once, checking it was built for this TensorFlow.
+
+Importing corrops never fails because of the library: when it is missing, was
+built for another TensorFlow, or cannot be loaded, one warning is issued and the
+pure-TF fallback is used (``impl="fused"`` then raises with the reason).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import tensorflow as tf
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+LIBRARY_NAME = "_corrops_ops.so"
+LIBRARY_GLOB = "_corrops_ops*.so"
+BUILD_INFO_NAME = "_build_info.json"
+# Overrides the library path (tests use it to make the library unloadable).
+LIBRARY_ENV = "CORROPS_OPS_LIBRARY"
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"tried": False, "module": None, "error": None, "warned": False}
+
+
+class FusedOpUnavailableError(RuntimeError):
+    """The fused op cannot run here; the message says why."""
+
+
+def library_path() -> Path:
+    """Path of the fused op library (``$CORROPS_OPS_LIBRARY`` overrides it).
+
+    Built by setup.py as ``_corrops_ops.<python ABI tag>.so``; a plain CMake
+    build names it ``_corrops_ops.so``.
+    """
+    override = os.environ.get(LIBRARY_ENV)
+    if override:
+        return Path(override)
+    found = sorted(_PACKAGE_DIR.glob(LIBRARY_GLOB))
+    return found[0] if found else _PACKAGE_DIR / LIBRARY_NAME
+
+
+def build_info() -> dict[str, Any]:
+    """What the library was built with: TF version, CUDA support, GPU archs.
+
+    Empty when the package was not built (a source checkout without a build).
+    """
+    path = library_path().with_name(BUILD_INFO_NAME)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _tf_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _load() -> ModuleType:
+    path = library_path()
+    if not path.is_file():
+        raise FusedOpUnavailableError(
+            f"the corrops op library {path} does not exist (build it with "
+            "`pip install .` or `python setup.py build_ext --inplace`)"
+        )
+    built_for = build_info().get("tf_version")
+    if built_for is None:
+        raise FusedOpUnavailableError(
+            f"{path.with_name(BUILD_INFO_NAME)} is missing or unreadable, so the TensorFlow "
+            "version the library was built for is unknown; rebuild corrops"
+        )
+    if _tf_minor(built_for) != _tf_minor(tf.__version__):
+        raise FusedOpUnavailableError(
+            f"the corrops op library was built for TensorFlow {built_for} but "
+            f"TensorFlow {tf.__version__} is running; rebuild corrops against it"
+        )
+    try:
+        return tf.load_op_library(str(path))
+    except (tf.errors.NotFoundError, OSError) as err:  # undefined symbols, bad ELF, ...
+        raise FusedOpUnavailableError(f"loading {path} failed: {err}") from err
+
+
+def try_load() -> ModuleType | None:
+    """Loads the library once; warns once and returns None if it cannot."""
+    with _lock:
+        if not _state["tried"]:
+            _state["tried"] = True
+            try:
+                _state["module"] = _load()
+            except FusedOpUnavailableError as err:
+                _state["error"] = str(err)
+        if _state["module"] is None and not _state["warned"]:
+            _state["warned"] = True
+            warnings.warn(
+                f"corrops: the fused op is unavailable ({_state['error']}); "
+                "using the pure-TensorFlow fallback",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return _state["module"]
+
+
+def load_ops() -> ModuleType:
+    """Loads the fused op library and returns its module; raises if it cannot.
+
+    Call this before ``tf.saved_model.load`` of a graph that contains the op.
+    """
+    module = try_load()
+    if module is None:
+        raise FusedOpUnavailableError(f"corrops fused op unavailable: {_state['error']}")
+    return module
+
+
+def fused_available() -> bool:
+    """Whether the fused op library is loaded (loading it if not tried yet)."""
+    return try_load() is not None
+
+
+def unavailable_reason() -> str | None:
+    """Why the library did not load, or None if it did (or was not tried)."""
+    return _state["error"]

@@ -1,0 +1,110 @@
+// CPU kernels: validate, allocate, and run csrc/core's engine over work units
+// on TF's intra-op thread pool (so TF's thread settings are respected).
+#include "core/cpu_engine.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/register_types.h"
+#include "tf/corr_loss_validate.h"
+
+namespace corrops {
+namespace {
+
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Tensor;
+
+void RunOnWorkers(OpKernelContext* ctx, const Layout& layout,
+                  const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t units = num_work_units(layout);
+  if (units == 0) return;
+  auto* workers = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+  workers->ParallelFor(units, work_unit_cost(layout), fn);
+}
+
+template <typename T>
+class CorrLossOp : public OpKernel {
+ public:
+  explicit CorrLossOp(OpKernelConstruction* ctx) : OpKernel(ctx) { ReadAttrs(ctx, &attrs_); }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& y_true = ctx->input(0);
+    const Tensor& y_pred = ctx->input(1);
+    const Tensor& mask = ctx->input(2);
+    Layout layout;
+    OP_REQUIRES_OK(ctx, ValidateInputs(y_true, y_pred, mask, attrs_.has_mask, &layout));
+    double eps = 0;
+    OP_REQUIRES_OK(ctx, ReadEps(ctx->input(3), &eps));
+    Tensor* loss = nullptr;
+    Tensor* stats = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, {layout.outer, layout.time, layout.groups}, &loss));
+    OP_REQUIRES_OK(ctx,
+                   ctx->allocate_output(1, {layout.outer, layout.inner(), kStatsPerRow}, &stats));
+    const T* x = y_true.flat<T>().data();
+    const T* y = y_pred.flat<T>().data();
+    const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
+    T* out = loss->flat<T>().data();
+    double* st = stats->flat<double>().data();
+    const OpAttrs a = attrs_;
+    RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
+      corr_loss_forward<T>(layout, a.method, eps, x, y, m, out, st, begin, end);
+    });
+  }
+
+ private:
+  OpAttrs attrs_;
+};
+
+template <typename T>
+class CorrLossGradOp : public OpKernel {
+ public:
+  explicit CorrLossGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) { ReadAttrs(ctx, &attrs_); }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& grad = ctx->input(0);
+    const Tensor& y_true = ctx->input(1);
+    const Tensor& y_pred = ctx->input(2);
+    const Tensor& mask = ctx->input(3);
+    const Tensor& stats = ctx->input(4);
+    Layout layout;
+    OP_REQUIRES_OK(ctx, ValidateInputs(y_true, y_pred, mask, attrs_.has_mask, &layout));
+    OP_REQUIRES_OK(ctx, ValidateGradInputs(grad, stats, layout));
+    double eps = 0;
+    OP_REQUIRES_OK(ctx, ReadEps(ctx->input(5), &eps));
+    Tensor* grad_true = nullptr;
+    Tensor* grad_pred = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, y_true.shape(), &grad_true));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, y_pred.shape(), &grad_pred));
+    const T* g = grad.flat<T>().data();
+    const T* x = y_true.flat<T>().data();
+    const T* y = y_pred.flat<T>().data();
+    const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
+    const double* st = stats.flat<double>().data();
+    T* gx = grad_true->flat<T>().data();
+    T* gy = grad_pred->flat<T>().data();
+    const OpAttrs a = attrs_;
+    RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
+      corr_loss_backward<T>(layout, a.method, eps, g, x, y, m, st, gx, gy, begin, end);
+    });
+  }
+
+ private:
+  OpAttrs attrs_;
+};
+
+#define CORROPS_REGISTER_CPU(T)                                                        \
+  REGISTER_KERNEL_BUILDER(                                                             \
+      Name("Corrops>CorrLoss").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
+      CorrLossOp<T>);                                                                  \
+  REGISTER_KERNEL_BUILDER(Name("Corrops>CorrLossGrad")                                 \
+                              .Device(::tensorflow::DEVICE_CPU)                        \
+                              .TypeConstraint<T>("T"),                                 \
+                          CorrLossGradOp<T>);
+
+CORROPS_REGISTER_CPU(Eigen::half)
+CORROPS_REGISTER_CPU(Eigen::bfloat16)
+CORROPS_REGISTER_CPU(float)
+CORROPS_REGISTER_CPU(double)
+#undef CORROPS_REGISTER_CPU
+
+}  // namespace
+}  // namespace corrops

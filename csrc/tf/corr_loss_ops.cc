@@ -1,0 +1,109 @@
+// Op definitions (no kernels): Corrops>CorrLoss and Corrops>CorrLossGrad.
+// Inputs are in the canonical layout (outer, time, groups, channels); the
+// Python wrapper reshapes user tensors to it for free.
+#include "tensorflow/core/framework/common_shape_fns.h"
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/shape_inference.h"
+
+namespace corrops {
+namespace {
+
+using ::tensorflow::Status;
+using ::tensorflow::shape_inference::DimensionHandle;
+using ::tensorflow::shape_inference::InferenceContext;
+using ::tensorflow::shape_inference::ShapeHandle;
+
+// Merges y_true and y_pred (rank 4) and, with a mask, the mask (rank 3) into
+// `data` and `loss` shapes. Dimensions may be unknown (Keras traces with None).
+Status DataAndLossShapes(InferenceContext* c, int first_data_input, ShapeHandle* data,
+                         ShapeHandle* loss) {
+  ShapeHandle a, b;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(first_data_input), 4, &a));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(first_data_input + 1), 4, &b));
+  TF_RETURN_IF_ERROR(c->Merge(a, b, data));
+  ShapeHandle prefix;
+  TF_RETURN_IF_ERROR(c->Subshape(*data, 0, 3, &prefix));
+  bool has_mask = false;
+  TF_RETURN_IF_ERROR(c->GetAttr("has_mask", &has_mask));
+  if (has_mask) {
+    ShapeHandle m;
+    TF_RETURN_IF_ERROR(c->WithRank(c->input(first_data_input + 2), 3, &m));
+    TF_RETURN_IF_ERROR(c->Merge(prefix, m, &prefix));
+    // Feed the merged dims back into the data shape.
+    ShapeHandle ch;
+    TF_RETURN_IF_ERROR(c->Subshape(*data, 3, 4, &ch));
+    TF_RETURN_IF_ERROR(c->Concatenate(prefix, ch, data));
+  }
+  *loss = prefix;
+  return ::tensorflow::OkStatus();
+}
+
+ShapeHandle StatsShape(InferenceContext* c, ShapeHandle data) {
+  DimensionHandle inner;
+  if (!c->Multiply(c->Dim(data, 2), c->Dim(data, 3), &inner).ok()) inner = c->UnknownDim();
+  return c->MakeShape({c->Dim(data, 0), inner, c->MakeDim(6)});
+}
+
+}  // namespace
+
+REGISTER_OP("Corrops>CorrLoss")
+    .Input("y_true: T")
+    .Input("y_pred: T")
+    .Input("mask: bool")
+    .Input("eps: double")
+    .Output("loss: T")
+    .Output("stats: double")
+    .Attr("T: {half, bfloat16, float, double}")
+    .Attr("method: {'pearson', 'ccc'} = 'pearson'")
+    .Attr("has_mask: bool = false")
+    .SetShapeFn([](InferenceContext* c) -> Status {
+      ShapeHandle data, loss, eps;
+      TF_RETURN_IF_ERROR(DataAndLossShapes(c, 0, &data, &loss));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 0, &eps));
+      c->set_output(0, loss);
+      c->set_output(1, StatsShape(c, data));
+      return ::tensorflow::OkStatus();
+    })
+    .Doc(R"doc(
+Per-time-step correlation loss (Pearson or concordance), fused.
+
+y_true, y_pred: (outer, time, groups, channels); one row is one
+  (outer, group, channel) sequence along time.
+mask: (outer, time, groups) bool when has_mask, else a tensor of shape [0].
+eps: scalar float64 > 0 added to the denominator.
+loss: (outer, time, groups), the per-step loss averaged over channels; 0 at
+  masked steps.
+stats: (outer, groups*channels, 6) float64 per-row n, mx, my, vx, vy, cxy,
+  consumed by CorrLossGrad.
+)doc");
+
+REGISTER_OP("Corrops>CorrLossGrad")
+    .Input("grad: T")
+    .Input("y_true: T")
+    .Input("y_pred: T")
+    .Input("mask: bool")
+    .Input("stats: double")
+    .Input("eps: double")
+    .Output("grad_true: T")
+    .Output("grad_pred: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .Attr("method: {'pearson', 'ccc'} = 'pearson'")
+    .Attr("has_mask: bool = false")
+    .SetShapeFn([](InferenceContext* c) -> Status {
+      ShapeHandle data, loss, g;
+      TF_RETURN_IF_ERROR(DataAndLossShapes(c, 1, &data, &loss));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &g));
+      TF_RETURN_IF_ERROR(c->Merge(g, loss, &g));
+      ShapeHandle st;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(4), 3, &st));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 0, &st));
+      c->set_output(0, data);
+      c->set_output(1, data);
+      return ::tensorflow::OkStatus();
+    })
+    .Doc(R"doc(
+Gradient of Corrops>CorrLoss with respect to y_true and y_pred, fused.
+grad is the upstream gradient of `loss`; stats is the forward's `stats`.
+)doc");
+
+}  // namespace corrops

@@ -1,0 +1,82 @@
+// Input validation shared by the CPU and GPU kernels: every bad input becomes
+// an InvalidArgument naming the argument and the shapes, never a crash.
+#pragma once
+
+#include <cmath>
+#include <string>
+
+#include "core/cpu_engine.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+
+namespace corrops {
+
+struct OpAttrs {
+  Method method = Method::kPearson;
+  bool has_mask = false;
+};
+
+inline void ReadAttrs(::tensorflow::OpKernelConstruction* ctx, OpAttrs* attrs) {
+  std::string method;
+  OP_REQUIRES_OK(ctx, ctx->GetAttr("method", &method));
+  OP_REQUIRES_OK(ctx, ctx->GetAttr("has_mask", &attrs->has_mask));
+  attrs->method = method == "ccc" ? Method::kCcc : Method::kPearson;
+}
+
+// eps is a host-memory float64 scalar input (TF attrs hold only float32).
+inline ::tensorflow::Status ReadEps(const ::tensorflow::Tensor& eps, double* value) {
+  using ::tensorflow::errors::InvalidArgument;
+  if (eps.dims() != 0)
+    return InvalidArgument("eps must be a scalar, got shape ", eps.shape().DebugString());
+  *value = eps.scalar<double>()();
+  if (!(std::isfinite(*value) && *value > 0.0))
+    return InvalidArgument("eps must be finite and > 0, got ", *value);
+  return ::tensorflow::OkStatus();
+}
+
+// Checks y_true/y_pred/mask and fills the layout.
+inline ::tensorflow::Status ValidateInputs(const ::tensorflow::Tensor& y_true,
+                                           const ::tensorflow::Tensor& y_pred,
+                                           const ::tensorflow::Tensor& mask, bool has_mask,
+                                           Layout* layout) {
+  using ::tensorflow::errors::InvalidArgument;
+  if (y_true.dims() != 4 || y_pred.dims() != 4)
+    return InvalidArgument("y_true and y_pred must have rank 4 (outer, time, groups, channels); ",
+                           "got y_true ", y_true.shape().DebugString(), " and y_pred ",
+                           y_pred.shape().DebugString());
+  if (y_true.shape() != y_pred.shape())
+    return InvalidArgument("y_true and y_pred must have the same shape; got y_true ",
+                           y_true.shape().DebugString(), " and y_pred ",
+                           y_pred.shape().DebugString());
+  layout->outer = y_pred.dim_size(0);
+  layout->time = y_pred.dim_size(1);
+  layout->groups = y_pred.dim_size(2);
+  layout->channels = y_pred.dim_size(3);
+  if (has_mask) {
+    const ::tensorflow::TensorShape want({layout->outer, layout->time, layout->groups});
+    if (mask.shape() != want)
+      return InvalidArgument("mask must have shape ", want.DebugString(),
+                             " (the loss shape), got ", mask.shape().DebugString());
+  } else if (!(mask.dims() == 1 && mask.dim_size(0) == 0)) {
+    return InvalidArgument("mask must have shape [0] when has_mask is false, got ",
+                           mask.shape().DebugString());
+  }
+  return ::tensorflow::OkStatus();
+}
+
+inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::Tensor& grad,
+                                               const ::tensorflow::Tensor& stats,
+                                               const Layout& layout) {
+  using ::tensorflow::errors::InvalidArgument;
+  const ::tensorflow::TensorShape want_grad({layout.outer, layout.time, layout.groups});
+  if (grad.shape() != want_grad)
+    return InvalidArgument("grad must have the loss shape ", want_grad.DebugString(), ", got ",
+                           grad.shape().DebugString());
+  const ::tensorflow::TensorShape want_stats({layout.outer, layout.inner(), kStatsPerRow});
+  if (stats.shape() != want_stats)
+    return InvalidArgument("stats must have shape ", want_stats.DebugString(), ", got ",
+                           stats.shape().DebugString());
+  return ::tensorflow::OkStatus();
+}
+
+}  // namespace corrops

@@ -1,0 +1,74 @@
+"""Builds corrops' native libraries with CMake, against the installed TensorFlow.
+
+Compile and link flags come from tf.sysconfig (in CMakeLists.txt). The wheel
+pins the TensorFlow minor version it was built for, since a custom-op library
+only loads into the TensorFlow it was compiled against.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = Path(__file__).resolve().parent
+
+
+class CMakeExtension(Extension):
+    def __init__(self, name: str) -> None:
+        super().__init__(name, sources=[])
+
+
+class CMakeBuild(build_ext):
+    def build_extension(self, ext: Extension) -> None:
+        ops_path = Path(self.get_ext_fullpath(ext.name)).resolve()
+        out_dir = ops_path.parent
+        build_dir = Path(self.build_temp).resolve() / "cmake"
+        build_dir.mkdir(parents=True, exist_ok=True)
+        config = [
+            "cmake",
+            "-S", str(ROOT),
+            "-B", str(build_dir),
+            f"-DCORROPS_OUTPUT_DIR={out_dir}",
+            f"-DCORROPS_OPS_NAME={ops_path.name.removesuffix('.so')}",
+            f"-DPython3_EXECUTABLE={sys.executable}",
+            f"-DCMAKE_BUILD_TYPE={os.environ.get('CORROPS_BUILD_TYPE', 'Release')}",
+        ]
+        if "CORROPS_CUDA" in os.environ:
+            config.append(f"-DCORROPS_CUDA={os.environ['CORROPS_CUDA']}")
+        subprocess.run(config, check=True)
+        jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+        subprocess.run(["cmake", "--build", str(build_dir), "-j", jobs], check=True)
+        if self.inplace or getattr(self, "editable_mode", False):
+            # Editable installs copy only extension files back to the source tree.
+            info = out_dir / "_build_info.json"
+            (ROOT / "corrops" / info.name).write_text(info.read_text())
+
+
+def tensorflow_requirement() -> str:
+    try:
+        import tensorflow as tf  # noqa: PLC0415  (build-time only)
+    except ImportError:
+        return "tensorflow>=2.21,<2.22"
+    major, minor = (int(p) for p in tf.__version__.split(".")[:2])
+    return f"tensorflow>={major}.{minor},<{major}.{minor + 1}"
+
+
+setup(
+    name="corrops",
+    version="0.1.0",
+    description="Fused per-time-step correlation losses (Pearson, CCC) for TensorFlow/Keras",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["corrops"],
+    package_data={"corrops": ["_build_info.json", "*.so"]},
+    ext_modules=[CMakeExtension("corrops._corrops_ops")],
+    cmdclass={"build_ext": CMakeBuild},
+    install_requires=[tensorflow_requirement(), "numpy"],
+    zip_safe=False,
+)
