@@ -78,7 +78,9 @@ def corr_loss(
     x, y = tf.cast(x, acc), tf.cast(y, acc)
     mom = row_moments(x, y, mask, method, eps)
     per_channel = 1.0 - mom.dx * mom.dy * mom.scale
-    loss = tf.reduce_mean(per_channel, axis=-1)
+    # Mean over channels, defined as 0 for zero channels (not 0/0).
+    channels = tf.cast(tf.shape(x)[-1], acc)
+    loss = tf.reduce_sum(per_channel, axis=-1) / tf.maximum(channels, 1.0)
     if mask is not None:
         loss = tf.where(mask, loss, tf.zeros_like(loss))
     return tf.cast(loss, out_dtype)

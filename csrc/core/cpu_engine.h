@@ -200,11 +200,17 @@ inline int64_t groups_per_block(const Layout& l) {
 
 // Number of independent work units and a per-unit cost estimate (element
 // visits) for the thread pool.
+// With zero channels there is no row: the (non-empty) loss is all zeros, see
+// loss_is_all_zero().
 inline int64_t num_work_units(const Layout& l) {
+  if (l.channels == 0 || l.groups == 0) return 0;
   if (l.inner() == 1) return l.outer;
   const int64_t gpb = detail::groups_per_block(l);
   return l.outer * ((l.groups + gpb - 1) / gpb);
 }
+
+// Zero channels: every per-step loss is a mean over no channel, defined as 0.
+inline bool loss_is_all_zero(const Layout& l) { return l.channels == 0; }
 
 inline int64_t work_unit_cost(const Layout& l) {
   if (l.inner() == 1) return std::max<int64_t>(1, l.time) * 8;

@@ -1,5 +1,7 @@
 // CPU kernels: validate, allocate, and run csrc/core's engine over work units
 // on TF's intra-op thread pool (so TF's thread settings are respected).
+#include <algorithm>
+
 #include "core/cpu_engine.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
@@ -44,6 +46,7 @@ class CorrLossOp : public OpKernel {
     const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
     T* out = loss->flat<T>().data();
     double* st = stats->flat<double>().data();
+    if (loss_is_all_zero(layout)) std::fill(out, out + layout.loss_elements(), T(0));
     const OpAttrs a = attrs_;
     RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
       corr_loss_forward<T>(layout, a.method, eps, x, y, m, out, st, begin, end);
