@@ -31,8 +31,10 @@ class CMakeBuild(build_ext):
         build_dir.mkdir(parents=True, exist_ok=True)
         config = [
             "cmake",
-            "-S", str(ROOT),
-            "-B", str(build_dir),
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build_dir),
             f"-DCORROPS_OUTPUT_DIR={out_dir}",
             f"-DCORROPS_OPS_NAME={ops_path.name.removesuffix('.so')}",
             f"-DPython3_EXECUTABLE={sys.executable}",
@@ -51,7 +53,7 @@ class CMakeBuild(build_ext):
 
 def tensorflow_requirement() -> str:
     try:
-        import tensorflow as tf  # noqa: PLC0415  (build-time only)
+        import tensorflow as tf
     except ImportError:
         return "tensorflow>=2.21,<2.22"
     major, minor = (int(p) for p in tf.__version__.split(".")[:2])

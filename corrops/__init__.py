@@ -1,8 +1,8 @@
 """corrops: fused per-time-step correlation losses for TensorFlow / Keras.
 
-    import corrops
-    loss = corrops.corr_loss(y_true, y_pred)           # (B, T)
-    model.compile(optimizer="adam", loss=corrops.corr_loss)
+import corrops
+loss = corrops.corr_loss(y_true, y_pred)           # (B, T)
+model.compile(optimizer="adam", loss=corrops.corr_loss)
 """
 
 from corrops._api import corr_loss, corrcoef

@@ -9,6 +9,7 @@ import tensorflow as tf
 from corrops import _dispatch, _fallback, _fused, _inputs
 
 
+@tf.autograph.experimental.do_not_convert
 def corr_loss(
     y_true: Any,
     y_pred: Any,
@@ -52,6 +53,7 @@ def corr_loss(
     return loss
 
 
+@tf.autograph.experimental.do_not_convert
 def corrcoef(
     y_true: Any,
     y_pred: Any,

@@ -26,7 +26,7 @@ def _gpu_without_kernels() -> bool:
         return False
     if not tf.config.list_logical_devices("GPU"):
         return False
-    device = tf.compat.v1.get_default_graph()._device_function_stack.peek_top_obj()  # noqa: SLF001
+    device = tf.compat.v1.get_default_graph()._device_function_stack.peek_top_obj()
     spec = getattr(device, "display_name", None) if device is not None else None
     return not (spec and "CPU" in str(spec).upper())
 
@@ -41,8 +41,7 @@ def choose(impl: str) -> tuple[str, str]:
             reason = f"fused op library unavailable: {_loader.unavailable_reason()}"
         elif _in_xla_context():
             reason = (
-                "inside an XLA-compiled function (jit_compile=True); the fused op has "
-                "no XLA kernel"
+                "inside an XLA-compiled function (jit_compile=True); the fused op has no XLA kernel"
             )
         elif _gpu_without_kernels():
             reason = "a GPU is visible but the op library was built without CUDA kernels"

@@ -31,6 +31,10 @@ _state: dict[str, Any] = {"tried": False, "module": None, "error": None, "warned
 class FusedOpUnavailableError(RuntimeError):
     """The fused op cannot run here; the message says why."""
 
+    # Autograph re-raises errors from inside tf.function as their own type only
+    # when it can rebuild them from the message; this keeps the type.
+    __init__ = Exception.__init__
+
 
 def library_path() -> Path:
     """Path of the fused op library (``$CORROPS_OPS_LIBRARY`` overrides it).

@@ -8,13 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import corrops
-
 from tests.helpers import DTYPES, IMPLS, MODES
 
 

@@ -23,5 +23,3 @@ def tolerance(dtype: tf.DType) -> dict[str, float]:
 
 def as_f64(t) -> np.ndarray:
     return np.asarray(tf.cast(t, tf.float64))
-
-

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import corrops
-from tests.helpers import as_f64, tolerance
 from tests import reference as ref
+from tests.helpers import as_f64, tolerance
 
 # (shape, axis): ranks 2-4, axis other than 1, odd sizes, empty dims.
 SHAPES = [

@@ -6,10 +6,12 @@
 // groups): the loss is averaged over channels. Per-row statistics are stored
 // as doubles, kStatsPerRow per row, rows ordered (outer, group*channels).
 //
-// Work is split into independent units (a contiguous row, or a block of
-// adjacent columns of one outer slab); a unit is always processed by one
-// thread in a fixed order, so results are bitwise identical for any thread
-// count. Statistics use the centered two-pass method (never E[x^2]-E[x]^2).
+// Work is split into independent units: one contiguous row when there is a
+// single column (inner == 1), else a block of adjacent columns of one outer
+// slab. A unit is always processed by one thread in a fixed order, so results
+// are bitwise identical for any thread count. Statistics use the centered
+// two-pass method (never E[x^2]-E[x]^2); contiguous rows sum in kLanes
+// independent partial sums, which vectorises and rounds less than one chain.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +19,12 @@
 #include <vector>
 
 #include "core/row_math.h"
+
+#if defined(__GNUC__)
+#define CORROPS_RESTRICT __restrict__
+#else
+#define CORROPS_RESTRICT
+#endif
 
 namespace corrops {
 
@@ -30,275 +38,330 @@ struct Layout {
 
 namespace detail {
 
-// Independent partial sums across a contiguous row: vectorisable without
-// reassociation and a smaller rounding error than one running sum.
-constexpr int64_t kLanes = 16;
+constexpr int kLanes = 16;
 // Target number of columns handled by one strided work unit.
 constexpr int64_t kBlockColumns = 64;
 
-// A 2-D tile: `steps` steps at stride `ld` elements, `groups * channels`
-// columns; mask / loss / upstream-gradient entries are one per group, at
-// stride `out_ld` per step. A contiguous row is viewed as a tile of kLanes
-// single-channel columns (plus a tail tile), a strided slab block as itself.
-struct Tile {
-  int64_t data, ld, out, out_ld, steps, groups, channels;
-  int64_t width() const { return groups * channels; }
-};
-
-template <typename T, typename A>
-inline A ld(const T* p, int64_t i) {
-  return static_cast<A>(p[i]);
+template <typename A, typename T>
+inline A cvt(T v) {
+  return static_cast<A>(v);
 }
-
-// Pass 1: masked sums of x and y per column, and the valid count per group.
-template <bool kMasked, typename T, typename A>
-void tile_sums(const Tile& t, const T* x, const T* y, const bool* m, A* sx, A* sy, int64_t* cnt) {
-  for (int64_t s = 0; s < t.steps; ++s) {
-    const T* xs = x + t.data + s * t.ld;
-    const T* ys = y + t.data + s * t.ld;
-    for (int64_t g = 0; g < t.groups; ++g) {
-      const bool v = kMasked ? m[t.out + s * t.out_ld + g] : true;
-      cnt[g] += v ? 1 : 0;
-      for (int64_t c = 0; c < t.channels; ++c) {
-        const int64_t j = g * t.channels + c;
-        sx[j] += v ? ld<T, A>(xs, j) : A(0);
-        sy[j] += v ? ld<T, A>(ys, j) : A(0);
-      }
-    }
-  }
-}
-
-// Pass 2: centered second moments per column around per-column means.
-template <bool kMasked, typename T, typename A>
-void tile_moments(const Tile& t, const T* x, const T* y, const bool* m, const A* mx, const A* my,
-                  A* vx, A* vy, A* cxy) {
-  for (int64_t s = 0; s < t.steps; ++s) {
-    const T* xs = x + t.data + s * t.ld;
-    const T* ys = y + t.data + s * t.ld;
-    for (int64_t g = 0; g < t.groups; ++g) {
-      const bool v = kMasked ? m[t.out + s * t.out_ld + g] : true;
-      for (int64_t c = 0; c < t.channels; ++c) {
-        const int64_t j = g * t.channels + c;
-        const A dx = v ? ld<T, A>(xs, j) - mx[j] : A(0);
-        const A dy = v ? ld<T, A>(ys, j) - my[j] : A(0);
-        vx[j] += dx * dx;
-        vy[j] += dy * dy;
-        cxy[j] += dx * dy;
-      }
-    }
-  }
-}
-
-// Forward output: loss = mean over channels of (1 - scale * dx * dy), 0 if masked.
-template <bool kMasked, typename T, typename A>
-void tile_loss(const Tile& t, const T* x, const T* y, const bool* m, const A* mx, const A* my,
-               const A* scale, T* loss) {
-  const A inv_c = A(1) / static_cast<A>(t.channels);
-  for (int64_t s = 0; s < t.steps; ++s) {
-    const T* xs = x + t.data + s * t.ld;
-    const T* ys = y + t.data + s * t.ld;
-    for (int64_t g = 0; g < t.groups; ++g) {
-      const int64_t o = t.out + s * t.out_ld + g;
-      const bool v = kMasked ? m[o] : true;
-      A acc = A(0);
-      for (int64_t c = 0; c < t.channels; ++c) {
-        const int64_t j = g * t.channels + c;
-        const A dx = ld<T, A>(xs, j) - mx[j];
-        const A dy = ld<T, A>(ys, j) - my[j];
-        acc += A(1) - scale[j] * dx * dy;
-      }
-      loss[o] = static_cast<T>(v ? acc * inv_c : A(0));
-    }
-  }
-}
-
-// Backward pass 1: S1 = sum g*dx, S1' = sum g*dy, S2 = sum g*dx*dy per column.
-template <bool kMasked, typename T, typename A>
-void tile_grad_sums(const Tile& t, const T* gr, const T* x, const T* y, const bool* m,
-                    const A* mx, const A* my, A* s1, A* s1p, A* s2) {
-  const A inv_c = A(1) / static_cast<A>(t.channels);
-  for (int64_t s = 0; s < t.steps; ++s) {
-    const T* xs = x + t.data + s * t.ld;
-    const T* ys = y + t.data + s * t.ld;
-    for (int64_t g = 0; g < t.groups; ++g) {
-      const int64_t o = t.out + s * t.out_ld + g;
-      const bool v = kMasked ? m[o] : true;
-      const A gv = v ? ld<T, A>(gr, o) * inv_c : A(0);
-      for (int64_t c = 0; c < t.channels; ++c) {
-        const int64_t j = g * t.channels + c;
-        const A dx = v ? ld<T, A>(xs, j) - mx[j] : A(0);
-        const A dy = v ? ld<T, A>(ys, j) - my[j] : A(0);
-        s1[j] += gv * dx;
-        s1p[j] += gv * dy;
-        s2[j] += gv * dx * dy;
-      }
-    }
-  }
-}
-
-// Backward pass 2: elementwise gradients from the per-column coefficients.
-template <bool kMasked, typename T, typename A>
-void tile_grads(const Tile& t, const T* gr, const T* x, const T* y, const bool* m, const A* mx,
-                const A* my, const GradCoeffs<A>* k, T* gx, T* gy) {
-  const A inv_c = A(1) / static_cast<A>(t.channels);
-  for (int64_t s = 0; s < t.steps; ++s) {
-    const int64_t base = t.data + s * t.ld;
-    for (int64_t g = 0; g < t.groups; ++g) {
-      const int64_t o = t.out + s * t.out_ld + g;
-      const bool v = kMasked ? m[o] : true;
-      const A gv = ld<T, A>(gr, o) * inv_c;
-      for (int64_t c = 0; c < t.channels; ++c) {
-        const int64_t j = g * t.channels + c;
-        const A dx = ld<T, A>(x, base + j) - mx[j];
-        const A dy = ld<T, A>(y, base + j) - my[j];
-        const GradCoeffs<A>& kj = k[j];
-        gx[base + j] = static_cast<T>(v ? kj.a * gv * dy + kj.bx + kj.cx * dx : A(0));
-        gy[base + j] = static_cast<T>(v ? kj.a * gv * dx + kj.by + kj.cy * dy : A(0));
-      }
-    }
-  }
-}
-
-// Scratch for one work unit: per-column accumulators.
-template <typename A>
-struct Scratch {
-  explicit Scratch(int64_t w)
-      : a(w), b(w), c(w), d(w), e(w), mx(w), my(w), k(w), cnt(w), stats(w) {}
-  std::vector<A> a, b, c, d, e, mx, my;
-  std::vector<GradCoeffs<A>> k;
-  std::vector<int64_t> cnt;
-  std::vector<RowStats<A>> stats;
-  void zero() {
-    for (auto* v : {&a, &b, &c, &d, &e}) std::fill(v->begin(), v->end(), A(0));
-    std::fill(cnt.begin(), cnt.end(), 0);
-  }
-};
 
 template <typename A>
-A fold(const std::vector<A>& v) {
+inline A fold(const A* lanes) {
   A s = A(0);
-  for (const A& e : v) s += e;
+  for (int l = 0; l < kLanes; ++l) s += lanes[l];
   return s;
 }
 
-// A work unit resolved to tiles: either one contiguous row (tiles: body of
-// kLanes columns, tail) whose columns fold into one row, or one block of
-// columns of an outer slab where each column is its own row.
-struct Unit {
-  Tile tiles[2];
-  int num_tiles;
-  bool lanes;         // contiguous row viewed as kLanes columns
-  int64_t first_row;  // index of the first row (for stats)
-  int64_t num_rows;
+inline int64_t count_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t stride) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < len; ++t) n += m[t * stride] ? 1 : 0;
+  return n;
+}
+
+// ----------------------------------------------------------- contiguous rows
+
+template <bool kMasked, typename T, typename A>
+RowStats<A> contiguous_stats(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
+                             const bool* CORROPS_RESTRICT m, int64_t len) {
+  const int64_t body = len - len % kLanes;
+  A sx[kLanes] = {}, sy[kLanes] = {};
+  for (int64_t t = 0; t < body; t += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const bool v = !kMasked || m[t + l];
+      sx[l] += v ? cvt<A>(x[t + l]) : A(0);
+      sy[l] += v ? cvt<A>(y[t + l]) : A(0);
+    }
+  for (int64_t t = body; t < len; ++t) {
+    const bool v = !kMasked || m[t];
+    sx[t - body] += v ? cvt<A>(x[t]) : A(0);
+    sy[t - body] += v ? cvt<A>(y[t]) : A(0);
+  }
+  RowStats<A> s{};
+  const int64_t n = kMasked ? count_valid(m, len, 1) : len;
+  s.n = static_cast<A>(n);
+  const A inv = n > 0 ? A(1) / s.n : A(0);
+  s.mx = fold(sx) * inv;
+  s.my = fold(sy) * inv;
+  A vx[kLanes] = {}, vy[kLanes] = {}, cxy[kLanes] = {};
+  const A mx = s.mx, my = s.my;
+  for (int64_t t = 0; t < body; t += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const bool v = !kMasked || m[t + l];
+      const A dx = v ? cvt<A>(x[t + l]) - mx : A(0);
+      const A dy = v ? cvt<A>(y[t + l]) - my : A(0);
+      vx[l] += dx * dx;
+      vy[l] += dy * dy;
+      cxy[l] += dx * dy;
+    }
+  for (int64_t t = body; t < len; ++t) {
+    const bool v = !kMasked || m[t];
+    const A dx = v ? cvt<A>(x[t]) - mx : A(0);
+    const A dy = v ? cvt<A>(y[t]) - my : A(0);
+    vx[t - body] += dx * dx;
+    vy[t - body] += dy * dy;
+    cxy[t - body] += dx * dy;
+  }
+  s.vx = fold(vx) * inv;
+  s.vy = fold(vy) * inv;
+  s.cxy = fold(cxy) * inv;
+  return s;
+}
+
+template <bool kMasked, typename T, typename A>
+void contiguous_loss(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
+                     const bool* CORROPS_RESTRICT m, int64_t len, A mx, A my, A scale,
+                     T* CORROPS_RESTRICT loss) {
+  for (int64_t t = 0; t < len; ++t) {
+    const A l = A(1) - scale * (cvt<A>(x[t]) - mx) * (cvt<A>(y[t]) - my);
+    loss[t] = static_cast<T>((!kMasked || m[t]) ? l : A(0));
+  }
+}
+
+template <bool kMasked, typename T, typename A>
+void contiguous_grad_sums(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
+                          const T* CORROPS_RESTRICT y, const bool* CORROPS_RESTRICT m, int64_t len,
+                          A mx, A my, A* s1_out, A* s1p_out, A* s2_out) {
+  const int64_t body = len - len % kLanes;
+  A s1[kLanes] = {}, s1p[kLanes] = {}, s2[kLanes] = {};
+  for (int64_t t = 0; t < body; t += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const bool v = !kMasked || m[t + l];
+      const A gv = v ? cvt<A>(g[t + l]) : A(0);
+      const A dx = v ? cvt<A>(x[t + l]) - mx : A(0);
+      const A dy = v ? cvt<A>(y[t + l]) - my : A(0);
+      s1[l] += gv * dx;
+      s1p[l] += gv * dy;
+      s2[l] += gv * dx * dy;
+    }
+  for (int64_t t = body; t < len; ++t) {
+    const bool v = !kMasked || m[t];
+    const A gv = v ? cvt<A>(g[t]) : A(0);
+    const A dx = v ? cvt<A>(x[t]) - mx : A(0);
+    const A dy = v ? cvt<A>(y[t]) - my : A(0);
+    s1[t - body] += gv * dx;
+    s1p[t - body] += gv * dy;
+    s2[t - body] += gv * dx * dy;
+  }
+  *s1_out = fold(s1);
+  *s1p_out = fold(s1p);
+  *s2_out = fold(s2);
+}
+
+template <bool kMasked, typename T, typename A>
+void contiguous_grads(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
+                      const T* CORROPS_RESTRICT y, const bool* CORROPS_RESTRICT m, int64_t len,
+                      A mx, A my, const GradCoeffs<A>& k, T* CORROPS_RESTRICT gx,
+                      T* CORROPS_RESTRICT gy) {
+  const A a = k.a, bx = k.bx, by = k.by, cx = k.cx, cy = k.cy;
+  for (int64_t t = 0; t < len; ++t) {
+    const bool v = !kMasked || m[t];
+    const A gv = cvt<A>(g[t]);
+    const A dx = cvt<A>(x[t]) - mx;
+    const A dy = cvt<A>(y[t]) - my;
+    gx[t] = static_cast<T>(v ? a * gv * dy + bx + cx * dx : A(0));
+    gy[t] = static_cast<T>(v ? a * gv * dx + by + cy * dy : A(0));
+  }
+}
+
+// ------------------------------------------------------------ strided blocks
+// A block of `w` adjacent columns of one outer slab: element (t, j) at
+// data[t * ld + j]; its mask / loss / upstream-gradient entry is at
+// [t * out_ld + j / channels]. Per-step loops run over j with no aliasing, so
+// they vectorise; the per-group mask is expanded once per step.
+
+template <typename A>
+struct BlockScratch {
+  explicit BlockScratch(int64_t w)
+      : p(w), q(w), r(w), mx(w), my(w), scale(w), valid(w), vals(w), k(w), stats(w) {}
+  std::vector<A> p, q, r, mx, my, scale;
+  std::vector<char> valid;
+  std::vector<A> vals;
+  std::vector<GradCoeffs<A>> k;
+  std::vector<RowStats<A>> stats;
+  void zero_sums() {
+    std::fill(p.begin(), p.end(), A(0));
+    std::fill(q.begin(), q.end(), A(0));
+    std::fill(r.begin(), r.end(), A(0));
+  }
 };
+
+struct Block {
+  int64_t data, ld, out, out_ld, steps, w, channels, first_row;
+};
+
+template <bool kMasked, typename A>
+void expand_mask(const Block& b, const bool* m, int64_t s, char* CORROPS_RESTRICT valid) {
+  if (!kMasked) return;
+  const bool* ms = m + b.out + s * b.out_ld;
+  for (int64_t j = 0; j < b.w; ++j) valid[j] = ms[j / b.channels] ? 1 : 0;
+}
+
+template <bool kMasked, typename T, typename A>
+void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScratch<A>& sc) {
+  const int64_t w = b.w;
+  sc.zero_sums();
+  A* CORROPS_RESTRICT sx = sc.p.data();
+  A* CORROPS_RESTRICT sy = sc.q.data();
+  char* CORROPS_RESTRICT valid = sc.valid.data();
+  for (int64_t s = 0; s < b.steps; ++s) {
+    const T* CORROPS_RESTRICT xs = x + b.data + s * b.ld;
+    const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
+    expand_mask<kMasked, A>(b, m, s, valid);
+    for (int64_t j = 0; j < w; ++j) {
+      const bool v = !kMasked || valid[j];
+      sx[j] += v ? cvt<A>(xs[j]) : A(0);
+      sy[j] += v ? cvt<A>(ys[j]) : A(0);
+    }
+  }
+  for (int64_t j = 0; j < w; ++j) {
+    const int64_t n =
+        kMasked ? count_valid(m + b.out + j / b.channels, b.steps, b.out_ld) : b.steps;
+    RowStats<A>& st = sc.stats[j];
+    st.n = static_cast<A>(n);
+    const A inv = n > 0 ? A(1) / st.n : A(0);
+    sc.mx[j] = st.mx = sx[j] * inv;
+    sc.my[j] = st.my = sy[j] * inv;
+  }
+  sc.zero_sums();
+  A* CORROPS_RESTRICT vx = sc.p.data();
+  A* CORROPS_RESTRICT vy = sc.q.data();
+  A* CORROPS_RESTRICT cxy = sc.r.data();
+  const A* CORROPS_RESTRICT mx = sc.mx.data();
+  const A* CORROPS_RESTRICT my = sc.my.data();
+  for (int64_t s = 0; s < b.steps; ++s) {
+    const T* CORROPS_RESTRICT xs = x + b.data + s * b.ld;
+    const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
+    expand_mask<kMasked, A>(b, m, s, valid);
+    for (int64_t j = 0; j < w; ++j) {
+      const bool v = !kMasked || valid[j];
+      const A dx = v ? cvt<A>(xs[j]) - mx[j] : A(0);
+      const A dy = v ? cvt<A>(ys[j]) - my[j] : A(0);
+      vx[j] += dx * dx;
+      vy[j] += dy * dy;
+      cxy[j] += dx * dy;
+    }
+  }
+  for (int64_t j = 0; j < w; ++j) {
+    RowStats<A>& st = sc.stats[j];
+    const A inv = st.n > A(0) ? A(1) / st.n : A(0);
+    st.vx = vx[j] * inv;
+    st.vy = vy[j] * inv;
+    st.cxy = cxy[j] * inv;
+  }
+}
+
+template <bool kMasked, typename T, typename A>
+void block_loss(const Block& b, const T* x, const T* y, const bool* m, BlockScratch<A>& sc,
+                T* loss) {
+  const int64_t w = b.w, C = b.channels;
+  const A inv_c = A(1) / static_cast<A>(C);
+  const A* CORROPS_RESTRICT mx = sc.mx.data();
+  const A* CORROPS_RESTRICT my = sc.my.data();
+  const A* CORROPS_RESTRICT scale = sc.scale.data();
+  A* CORROPS_RESTRICT vals = sc.vals.data();
+  for (int64_t s = 0; s < b.steps; ++s) {
+    const T* CORROPS_RESTRICT xs = x + b.data + s * b.ld;
+    const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
+    for (int64_t j = 0; j < w; ++j)
+      vals[j] = A(1) - scale[j] * (cvt<A>(xs[j]) - mx[j]) * (cvt<A>(ys[j]) - my[j]);
+    const int64_t o = b.out + s * b.out_ld;
+    for (int64_t g = 0; g < w / C; ++g) {
+      A acc = A(0);
+      for (int64_t c = 0; c < C; ++c) acc += vals[g * C + c];
+      loss[o + g] = static_cast<T>((!kMasked || m[o + g]) ? acc * inv_c : A(0));
+    }
+  }
+}
+
+// Backward pass 1 over a block: S1, S1', S2 per column into sc.p, sc.q, sc.r.
+template <bool kMasked, typename T, typename A>
+void block_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
+                     BlockScratch<A>& sc) {
+  const int64_t w = b.w, C = b.channels;
+  const A inv_c = A(1) / static_cast<A>(C);
+  const A* CORROPS_RESTRICT mx = sc.mx.data();
+  const A* CORROPS_RESTRICT my = sc.my.data();
+  char* CORROPS_RESTRICT valid = sc.valid.data();
+  A* CORROPS_RESTRICT gvals = sc.vals.data();
+  sc.zero_sums();
+  A* CORROPS_RESTRICT s1 = sc.p.data();
+  A* CORROPS_RESTRICT s1p = sc.q.data();
+  A* CORROPS_RESTRICT s2 = sc.r.data();
+  for (int64_t s = 0; s < b.steps; ++s) {
+    const T* CORROPS_RESTRICT xs = x + b.data + s * b.ld;
+    const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
+    const T* gs = gr + b.out + s * b.out_ld;
+    expand_mask<kMasked, A>(b, m, s, valid);
+    for (int64_t j = 0; j < w; ++j) gvals[j] = cvt<A>(gs[j / C]) * inv_c;
+    for (int64_t j = 0; j < w; ++j) {
+      const bool v = !kMasked || valid[j];
+      const A gv = v ? gvals[j] : A(0);
+      const A dx = v ? cvt<A>(xs[j]) - mx[j] : A(0);
+      const A dy = v ? cvt<A>(ys[j]) - my[j] : A(0);
+      s1[j] += gv * dx;
+      s1p[j] += gv * dy;
+      s2[j] += gv * dx * dy;
+    }
+  }
+}
+
+// Backward pass 2 over a block: the elementwise gradients.
+template <bool kMasked, typename T, typename A>
+void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
+                      BlockScratch<A>& sc, T* gx, T* gy) {
+  const int64_t w = b.w, C = b.channels;
+  const A inv_c = A(1) / static_cast<A>(C);
+  const A* CORROPS_RESTRICT mx = sc.mx.data();
+  const A* CORROPS_RESTRICT my = sc.my.data();
+  const GradCoeffs<A>* CORROPS_RESTRICT k = sc.k.data();
+  char* CORROPS_RESTRICT valid = sc.valid.data();
+  A* CORROPS_RESTRICT gvals = sc.vals.data();
+  for (int64_t s = 0; s < b.steps; ++s) {
+    const int64_t base = b.data + s * b.ld;
+    const T* gs = gr + b.out + s * b.out_ld;
+    expand_mask<kMasked, A>(b, m, s, valid);
+    for (int64_t j = 0; j < w; ++j) gvals[j] = cvt<A>(gs[j / C]) * inv_c;
+    const T* CORROPS_RESTRICT xs = x + base;
+    const T* CORROPS_RESTRICT ys = y + base;
+    T* CORROPS_RESTRICT gxs = gx + base;
+    T* CORROPS_RESTRICT gys = gy + base;
+    for (int64_t j = 0; j < w; ++j) {
+      const bool v = !kMasked || valid[j];
+      const A dx = cvt<A>(xs[j]) - mx[j];
+      const A dy = cvt<A>(ys[j]) - my[j];
+      gxs[j] = static_cast<T>(v ? k[j].a * gvals[j] * dy + k[j].bx + k[j].cx * dx : A(0));
+      gys[j] = static_cast<T>(v ? k[j].a * gvals[j] * dx + k[j].by + k[j].cy * dy : A(0));
+    }
+  }
+}
 
 inline int64_t groups_per_block(const Layout& l) {
   return std::max<int64_t>(1, kBlockColumns / std::max<int64_t>(1, l.channels));
 }
 
-}  // namespace detail
-
-// Number of independent work units and a per-unit cost estimate (element
-// visits) for the thread pool.
-// With zero channels there is no row: the (non-empty) loss is all zeros, see
-// loss_is_all_zero().
-inline int64_t num_work_units(const Layout& l) {
-  if (l.channels == 0 || l.groups == 0) return 0;
-  if (l.inner() == 1) return l.outer;
-  const int64_t gpb = detail::groups_per_block(l);
-  return l.outer * ((l.groups + gpb - 1) / gpb);
-}
-
-// Zero channels: every per-step loss is a mean over no channel, defined as 0.
-inline bool loss_is_all_zero(const Layout& l) { return l.channels == 0; }
-
-inline int64_t work_unit_cost(const Layout& l) {
-  if (l.inner() == 1) return std::max<int64_t>(1, l.time) * 8;
-  const int64_t gpb = std::min(detail::groups_per_block(l), std::max<int64_t>(1, l.groups));
-  return std::max<int64_t>(1, l.time) * gpb * l.channels * 8;
-}
-
-namespace detail {
-
-inline Unit make_unit(const Layout& l, int64_t u) {
-  Unit un{};
-  if (l.inner() == 1) {
-    const int64_t T = l.time, body = T - T % kLanes;
-    un.lanes = true;
-    un.first_row = u;
-    un.num_rows = 1;
-    un.tiles[0] = Tile{u * T, kLanes, u * T, kLanes, body / kLanes, kLanes, 1};
-    un.tiles[1] = Tile{u * T + body, kLanes, u * T + body, kLanes, T > body ? 1 : 0, T - body, 1};
-    un.num_tiles = 2;
-    return un;
-  }
+inline int64_t blocks_per_slab(const Layout& l) {
   const int64_t gpb = groups_per_block(l);
-  const int64_t blocks = (l.groups + gpb - 1) / gpb;
+  return (l.groups + gpb - 1) / gpb;
+}
+
+inline Block make_block(const Layout& l, int64_t u) {
+  const int64_t gpb = groups_per_block(l), blocks = blocks_per_slab(l);
   const int64_t o = u / blocks, g0 = (u % blocks) * gpb;
   const int64_t ng = std::min(gpb, l.groups - g0);
-  un.lanes = false;
-  un.first_row = o * l.inner() + g0 * l.channels;
-  un.num_rows = ng * l.channels;
-  un.tiles[0] = Tile{o * l.time * l.inner() + g0 * l.channels, l.inner(), o * l.time * l.groups + g0,
-                     l.groups, l.time, ng, l.channels};
-  un.num_tiles = 1;
-  return un;
+  return Block{o * l.time * l.inner() + g0 * l.channels,
+               l.inner(),
+               o * l.time * l.groups + g0,
+               l.groups,
+               l.time,
+               ng * l.channels,
+               l.channels,
+               o * l.inner() + g0 * l.channels};
 }
 
-inline int64_t unit_width(const Layout& l) {
-  return l.inner() == 1 ? kLanes : std::min(groups_per_block(l), l.groups) * l.channels;
-}
-
-// Computes the per-row statistics of one unit into scr.stats / scr.mx / scr.my
-// (per column: for lanes, every column carries the row's mean).
-template <bool kMasked, typename T, typename A>
-void unit_stats(const Unit& un, const T* x, const T* y, const bool* m, Scratch<A>& scr) {
-  const int64_t w = static_cast<int64_t>(scr.a.size());
-  scr.zero();
-  for (int i = 0; i < un.num_tiles; ++i)
-    tile_sums<kMasked>(un.tiles[i], x, y, m, scr.a.data(), scr.b.data(), scr.cnt.data());
-  if (un.lanes) {
-    int64_t n = 0;
-    for (int64_t j = 0; j < w; ++j) n += scr.cnt[j];
-    const A inv = n > 0 ? A(1) / static_cast<A>(n) : A(0);
-    const A mx = fold(scr.a) * inv, my = fold(scr.b) * inv;
-    std::fill(scr.mx.begin(), scr.mx.end(), mx);
-    std::fill(scr.my.begin(), scr.my.end(), my);
-    scr.stats[0].n = static_cast<A>(n);
-  } else {
-    const int64_t C = un.tiles[0].channels;
-    for (int64_t j = 0; j < un.num_rows; ++j) {
-      const int64_t n = scr.cnt[j / C];
-      const A inv = n > 0 ? A(1) / static_cast<A>(n) : A(0);
-      scr.mx[j] = scr.a[j] * inv;
-      scr.my[j] = scr.b[j] * inv;
-      scr.stats[j].n = static_cast<A>(n);
-    }
-  }
-  std::fill(scr.a.begin(), scr.a.end(), A(0));
-  std::fill(scr.b.begin(), scr.b.end(), A(0));
-  for (int i = 0; i < un.num_tiles; ++i)
-    tile_moments<kMasked>(un.tiles[i], x, y, m, scr.mx.data(), scr.my.data(), scr.a.data(),
-                          scr.b.data(), scr.c.data());
-  if (un.lanes) {
-    RowStats<A>& s = scr.stats[0];
-    const A inv = s.n > A(0) ? A(1) / s.n : A(0);
-    s.mx = scr.mx[0];
-    s.my = scr.my[0];
-    s.vx = fold(scr.a) * inv;
-    s.vy = fold(scr.b) * inv;
-    s.cxy = fold(scr.c) * inv;
-  } else {
-    for (int64_t j = 0; j < un.num_rows; ++j) {
-      RowStats<A>& s = scr.stats[j];
-      const A inv = s.n > A(0) ? A(1) / s.n : A(0);
-      s.mx = scr.mx[j];
-      s.my = scr.my[j];
-      s.vx = scr.a[j] * inv;
-      s.vy = scr.b[j] * inv;
-      s.cxy = scr.c[j] * inv;
-    }
-  }
+inline int64_t block_width(const Layout& l) {
+  return std::min(groups_per_block(l), l.groups) * l.channels;
 }
 
 template <typename A>
@@ -322,18 +385,28 @@ template <bool kMasked, typename T>
 void forward_units_impl(const Layout& l, Method method, double eps, const T* x, const T* y,
                         const bool* m, T* loss, double* stats, int64_t begin, int64_t end) {
   using A = typename Accumulator<T>::type;
-  Scratch<A> scr(unit_width(l));
+  const A e = static_cast<A>(eps);
+  if (l.inner() == 1) {
+    const int64_t len = l.time;
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t off = u * len;
+      const bool* mu = kMasked ? m + off : nullptr;
+      const RowStats<A> s = contiguous_stats<kMasked, T, A>(x + off, y + off, mu, len);
+      store_stats(s, stats + u * kStatsPerRow);
+      contiguous_loss<kMasked>(x + off, y + off, mu, len, s.mx, s.my, loss_scale(method, s, e),
+                               loss + off);
+    }
+    return;
+  }
+  BlockScratch<A> sc(block_width(l));
   for (int64_t u = begin; u < end; ++u) {
-    const Unit un = make_unit(l, u);
-    unit_stats<kMasked>(un, x, y, m, scr);
-    for (int64_t r = 0; r < un.num_rows; ++r)
-      store_stats(scr.stats[r], stats + (un.first_row + r) * kStatsPerRow);
-    const int64_t w = static_cast<int64_t>(scr.a.size());
-    for (int64_t j = 0; j < w; ++j)
-      scr.e[j] = loss_scale(method, scr.stats[un.lanes ? 0 : std::min(j, un.num_rows - 1)],
-                            static_cast<A>(eps));
-    for (int i = 0; i < un.num_tiles; ++i)
-      tile_loss<kMasked>(un.tiles[i], x, y, m, scr.mx.data(), scr.my.data(), scr.e.data(), loss);
+    const Block b = make_block(l, u);
+    block_stats<kMasked>(b, x, y, m, sc);
+    for (int64_t j = 0; j < b.w; ++j) {
+      store_stats(sc.stats[j], stats + (b.first_row + j) * kStatsPerRow);
+      sc.scale[j] = loss_scale(method, sc.stats[j], e);
+    }
+    block_loss<kMasked>(b, x, y, m, sc, loss);
   }
 }
 
@@ -342,45 +415,62 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
                          const T* y, const bool* m, const double* stats, T* gx, T* gy,
                          int64_t begin, int64_t end) {
   using A = typename Accumulator<T>::type;
-  Scratch<A> scr(unit_width(l));
-  const int64_t w = static_cast<int64_t>(scr.a.size());
+  const A e = static_cast<A>(eps);
+  if (l.inner() == 1) {
+    const int64_t len = l.time;
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t off = u * len;
+      const bool* mu = kMasked ? m + off : nullptr;
+      const RowStats<A> s = load_stats<A>(stats + u * kStatsPerRow);
+      A s1, s1p, s2;
+      contiguous_grad_sums<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, &s1, &s1p,
+                                    &s2);
+      const GradCoeffs<A> k = grad_coeffs(method, s, e, s1, s1p, s2);
+      contiguous_grads<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, k, gx + off,
+                                gy + off);
+    }
+    return;
+  }
+  BlockScratch<A> sc(block_width(l));
   for (int64_t u = begin; u < end; ++u) {
-    const Unit un = make_unit(l, u);
-    for (int64_t r = 0; r < un.num_rows; ++r) {
-      scr.stats[r] = load_stats<A>(stats + (un.first_row + r) * kStatsPerRow);
+    const Block b = make_block(l, u);
+    for (int64_t j = 0; j < b.w; ++j) {
+      sc.stats[j] = load_stats<A>(stats + (b.first_row + j) * kStatsPerRow);
+      sc.mx[j] = sc.stats[j].mx;
+      sc.my[j] = sc.stats[j].my;
     }
-    for (int64_t j = 0; j < w; ++j) {
-      const RowStats<A>& s = scr.stats[un.lanes ? 0 : std::min(j, un.num_rows - 1)];
-      scr.mx[j] = s.mx;
-      scr.my[j] = s.my;
-    }
-    scr.zero();
-    for (int i = 0; i < un.num_tiles; ++i)
-      tile_grad_sums<kMasked>(un.tiles[i], gr, x, y, m, scr.mx.data(), scr.my.data(),
-                              scr.a.data(), scr.b.data(), scr.c.data());
-    const A e = static_cast<A>(eps);
-    if (un.lanes) {
-      const GradCoeffs<A> k =
-          grad_coeffs(method, scr.stats[0], e, fold(scr.a), fold(scr.b), fold(scr.c));
-      std::fill(scr.k.begin(), scr.k.end(), k);
-    } else {
-      for (int64_t j = 0; j < un.num_rows; ++j)
-        scr.k[j] = grad_coeffs(method, scr.stats[j], e, scr.a[j], scr.b[j], scr.c[j]);
-    }
-    for (int i = 0; i < un.num_tiles; ++i)
-      tile_grads<kMasked>(un.tiles[i], gr, x, y, m, scr.mx.data(), scr.my.data(), scr.k.data(),
-                          gx, gy);
+    block_grad_sums<kMasked>(b, gr, x, y, m, sc);
+    for (int64_t j = 0; j < b.w; ++j)
+      sc.k[j] = grad_coeffs(method, sc.stats[j], e, sc.p[j], sc.q[j], sc.r[j]);
+    block_grad_write<kMasked>(b, gr, x, y, m, sc, gx, gy);
   }
 }
 
 }  // namespace detail
 
+// Number of independent work units; with zero channels there is no row (the
+// non-empty loss is then all zeros, see loss_is_all_zero()).
+inline int64_t num_work_units(const Layout& l) {
+  if (l.channels == 0 || l.groups == 0) return 0;
+  if (l.inner() == 1) return l.outer;
+  return l.outer * detail::blocks_per_slab(l);
+}
+
+// Zero channels: every per-step loss is a mean over no channel, defined as 0.
+inline bool loss_is_all_zero(const Layout& l) { return l.channels == 0; }
+
+// Per-unit cost estimate for the thread pool (roughly cycles per unit).
+inline int64_t work_unit_cost(const Layout& l) {
+  const int64_t steps = std::max<int64_t>(1, l.time);
+  if (l.inner() == 1) return steps * 4;
+  return steps * std::max<int64_t>(1, detail::block_width(l)) * 4;
+}
+
 // Forward over work units [begin, end): writes the loss (outer, time, groups)
 // and the per-row statistics (rows, kStatsPerRow). `mask` may be null.
 template <typename T>
-void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true,
-                       const T* y_pred, const bool* mask, T* loss, double* stats, int64_t begin,
-                       int64_t end) {
+void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true, const T* y_pred,
+                       const bool* mask, T* loss, double* stats, int64_t begin, int64_t end) {
   if (mask)
     detail::forward_units_impl<true>(l, method, eps, y_true, y_pred, mask, loss, stats, begin, end);
   else
@@ -392,15 +482,15 @@ void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_tr
 // loss (outer, time, groups) and the forward's statistics, writes dL/dy_true
 // and dL/dy_pred (same shape as the inputs). `mask` may be null.
 template <typename T>
-void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad,
-                        const T* y_true, const T* y_pred, const bool* mask, const double* stats,
-                        T* grad_true, T* grad_pred, int64_t begin, int64_t end) {
+void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
+                        const T* y_pred, const bool* mask, const double* stats, T* grad_true,
+                        T* grad_pred, int64_t begin, int64_t end) {
   if (mask)
     detail::backward_units_impl<true>(l, method, eps, grad, y_true, y_pred, mask, stats, grad_true,
                                       grad_pred, begin, end);
   else
-    detail::backward_units_impl<false>(l, method, eps, grad, y_true, y_pred, mask, stats,
-                                       grad_true, grad_pred, begin, end);
+    detail::backward_units_impl<false>(l, method, eps, grad, y_true, y_pred, mask, stats, grad_true,
+                                       grad_pred, begin, end);
 }
 
 }  // namespace corrops

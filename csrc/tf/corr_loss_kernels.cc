@@ -94,14 +94,13 @@ class CorrLossGradOp : public OpKernel {
   OpAttrs attrs_;
 };
 
-#define CORROPS_REGISTER_CPU(T)                                                        \
-  REGISTER_KERNEL_BUILDER(                                                             \
-      Name("Corrops>CorrLoss").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
-      CorrLossOp<T>);                                                                  \
-  REGISTER_KERNEL_BUILDER(Name("Corrops>CorrLossGrad")                                 \
-                              .Device(::tensorflow::DEVICE_CPU)                        \
-                              .TypeConstraint<T>("T"),                                 \
-                          CorrLossGradOp<T>);
+#define CORROPS_REGISTER_CPU(T)                                                             \
+  REGISTER_KERNEL_BUILDER(                                                                  \
+      Name("Corrops>CorrLoss").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"),     \
+      CorrLossOp<T>);                                                                       \
+  REGISTER_KERNEL_BUILDER(                                                                  \
+      Name("Corrops>CorrLossGrad").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
+      CorrLossGradOp<T>);
 
 CORROPS_REGISTER_CPU(Eigen::half)
 CORROPS_REGISTER_CPU(Eigen::bfloat16)

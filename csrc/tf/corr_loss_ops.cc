@@ -17,18 +17,26 @@ using ::tensorflow::shape_inference::ShapeHandle;
 // `data` and `loss` shapes. Dimensions may be unknown (Keras traces with None).
 Status DataAndLossShapes(InferenceContext* c, int first_data_input, ShapeHandle* data,
                          ShapeHandle* loss) {
+  using ::tensorflow::errors::InvalidArgument;
   ShapeHandle a, b;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(first_data_input), 4, &a));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(first_data_input + 1), 4, &b));
-  TF_RETURN_IF_ERROR(c->Merge(a, b, data));
+  const ShapeHandle in_true = c->input(first_data_input);
+  const ShapeHandle in_pred = c->input(first_data_input + 1);
+  if (!c->WithRank(in_true, 4, &a).ok() || !c->WithRank(in_pred, 4, &b).ok())
+    return InvalidArgument("y_true and y_pred must have rank 4 (outer, time, groups, channels); ",
+                           "got y_true ", c->DebugString(in_true), " and y_pred ",
+                           c->DebugString(in_pred));
+  if (!c->Merge(a, b, data).ok())
+    return InvalidArgument("y_true and y_pred must have the same shape; got y_true ",
+                           c->DebugString(a), " and y_pred ", c->DebugString(b));
   ShapeHandle prefix;
   TF_RETURN_IF_ERROR(c->Subshape(*data, 0, 3, &prefix));
   bool has_mask = false;
   TF_RETURN_IF_ERROR(c->GetAttr("has_mask", &has_mask));
   if (has_mask) {
-    ShapeHandle m;
-    TF_RETURN_IF_ERROR(c->WithRank(c->input(first_data_input + 2), 3, &m));
-    TF_RETURN_IF_ERROR(c->Merge(prefix, m, &prefix));
+    ShapeHandle m = c->input(first_data_input + 2);
+    if (!c->WithRank(m, 3, &m).ok() || !c->Merge(prefix, m, &prefix).ok())
+      return InvalidArgument("mask must have the loss shape ", c->DebugString(prefix), ", got ",
+                             c->DebugString(c->input(first_data_input + 2)));
     // Feed the merged dims back into the data shape.
     ShapeHandle ch;
     TF_RETURN_IF_ERROR(c->Subshape(*data, 3, 4, &ch));
@@ -92,8 +100,10 @@ REGISTER_OP("Corrops>CorrLossGrad")
     .SetShapeFn([](InferenceContext* c) -> Status {
       ShapeHandle data, loss, g;
       TF_RETURN_IF_ERROR(DataAndLossShapes(c, 1, &data, &loss));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &g));
-      TF_RETURN_IF_ERROR(c->Merge(g, loss, &g));
+      if (!c->WithRank(c->input(0), 3, &g).ok() || !c->Merge(g, loss, &g).ok())
+        return ::tensorflow::errors::InvalidArgument("grad must have the loss shape ",
+                                                     c->DebugString(loss), ", got ",
+                                                     c->DebugString(c->input(0)));
       ShapeHandle st;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(4), 3, &st));
       TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 0, &st));

@@ -55,8 +55,8 @@ inline ::tensorflow::Status ValidateInputs(const ::tensorflow::Tensor& y_true,
   if (has_mask) {
     const ::tensorflow::TensorShape want({layout->outer, layout->time, layout->groups});
     if (mask.shape() != want)
-      return InvalidArgument("mask must have shape ", want.DebugString(),
-                             " (the loss shape), got ", mask.shape().DebugString());
+      return InvalidArgument("mask must have shape ", want.DebugString(), " (the loss shape), got ",
+                             mask.shape().DebugString());
   } else if (!(mask.dims() == 1 && mask.dim_size(0) == 0)) {
     return InvalidArgument("mask must have shape [0] when has_mask is false, got ",
                            mask.shape().DebugString());

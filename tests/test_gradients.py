@@ -1,0 +1,103 @@
+"""Gradient checks: tf.test.compute_gradient in float64, the closed form of
+DESIGN.md, and fused vs fallback in float32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import corrops
+from tests import reference as ref
+from tests.helpers import MODES, as_f64
+
+
+def _grads(impl, x, y, g, mask=None, method="pearson", axis=1, dtype=tf.float64, fn=None):
+    x = tf.constant(x, dtype)
+    y = tf.constant(y, dtype)
+
+    def compute(x, y):
+        with tf.GradientTape() as tape:
+            tape.watch([x, y])
+            loss = corrops.corr_loss(x, y, mask=mask, method=method, axis=axis, impl=impl)
+            total = tf.reduce_sum(loss * tf.cast(g, dtype))
+        return tape.gradient(total, [x, y])
+
+    return (fn or (lambda f: f))(compute)(x, y)
+
+
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+@pytest.mark.parametrize(("shape", "axis"), [((3, 7), 1), ((2, 6, 3), 1), ((5, 3, 2), 0)])
+def test_compute_gradient_float64(rng, impl, method, masked, shape, axis):
+    x0 = rng.normal(size=shape)
+    y0 = 0.5 * x0 + rng.normal(size=shape)
+    loss_shape = shape[:-1] if len(shape) >= 3 else shape
+    mask = (rng.random(loss_shape) > 0.3) if masked else None
+    w = tf.constant(rng.normal(size=loss_shape))  # non-uniform upstream gradient
+
+    def f_pred(y):
+        return corrops.corr_loss(x0, y, mask=mask, method=method, axis=axis, impl=impl) * w
+
+    def f_true(x):
+        return corrops.corr_loss(x, y0, mask=mask, method=method, axis=axis, impl=impl) * w
+
+    for f, arg in ((f_pred, y0), (f_true, x0)):
+        theoretical, numerical = tf.test.compute_gradient(f, [tf.constant(arg)], delta=1e-6)
+        np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_gradients_match_closed_form(rng, impl, mode, method, masked):
+    shape = (4, 33, 3)
+    x = rng.normal(size=shape)
+    y = x + rng.normal(size=shape)
+    g = rng.normal(size=shape[:-1])
+    mask = (rng.random(shape[:-1]) > 0.25) if masked else None
+    gx, gy = _grads(impl, x, y, g, mask, method, fn=tf.function if mode == "function" else None)
+    want_x, want_y = ref.corr_loss_grad(x, y, g, mask, method=method)
+    np.testing.assert_allclose(np.asarray(gx), want_x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(gy), want_y, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize("shape", [(8, 4097), (16, 100, 3), (33, 17)])
+def test_fused_gradients_equal_fallback_float32(rng, method, shape):
+    x = rng.normal(size=shape)
+    y = 0.3 * x + rng.normal(size=shape)
+    loss_shape = shape[:-1] if len(shape) >= 3 else shape
+    g = rng.normal(size=loss_shape)
+    mask = rng.random(loss_shape) > 0.2
+    fused = _grads("fused", x, y, g, mask, method, dtype=tf.float32, fn=tf.function)
+    fallback = _grads("tf", x, y, g, mask, method, dtype=tf.float32, fn=tf.function)
+    for a, b in zip(fused, fallback, strict=True):
+        scale = np.abs(np.asarray(b)).max()
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16], ids=lambda d: d.name)
+def test_half_gradients_close_to_float64(rng, impl, dtype):
+    shape = (6, 50)
+    x = np.asarray(tf.cast(tf.constant(rng.normal(size=shape)), dtype).numpy(), np.float64)
+    y = np.asarray(tf.cast(tf.constant(x + rng.normal(size=shape)), dtype).numpy(), np.float64)
+    g = np.ones(shape)
+    gx, gy = _grads(impl, x, y, g, dtype=dtype)
+    assert gx.dtype == dtype and gy.dtype == dtype
+    want_x, want_y = ref.corr_loss_grad(x, y, g)
+    tol = 5e-2 if dtype == tf.bfloat16 else 1e-2
+    np.testing.assert_allclose(as_f64(gy), want_y, rtol=tol, atol=tol * np.abs(want_y).max())
+    np.testing.assert_allclose(as_f64(gx), want_x, rtol=tol, atol=tol * np.abs(want_x).max())
+
+
+def test_corrcoef_gradient(rng, impl):
+    x0 = rng.normal(size=(3, 12, 2))
+    y0 = x0 + rng.normal(size=(3, 12, 2))
+    mask = rng.random((3, 12)) > 0.3
+
+    def f(y):
+        return corrops.corrcoef(x0, y, mask=mask, impl=impl)
+
+    theoretical, numerical = tf.test.compute_gradient(f, [tf.constant(y0)], delta=1e-6)
+    np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-6, atol=1e-7)
