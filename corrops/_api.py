@@ -35,13 +35,17 @@ def corr_loss(
         The mean of the loss over a sequence's valid steps is ``1 - r`` (or
         ``1 - CCC``) of that sequence, up to eps.
       mask: bool or 0/1 tensor of the loss shape; statistics use only valid
-        steps; masked steps get loss 0 and gradient 0.
+        steps; masked steps get loss 0 and gradient 0. When None and
+        ``y_pred`` carries a Keras mask (``Masking``, ``mask_zero=True``, a
+        masked RNN), that mask is used.
       eps: added to the denominator; None means ``keras.config.epsilon()``.
       impl: ``"auto"`` (fused op where it can run, else the pure-TF fallback),
         ``"fused"`` (raise if it cannot run), ``"tf"``; None reads
         ``$CORROPS_IMPL`` (default ``"auto"``).
     """
     impl = _inputs.check_impl(impl)
+    if mask is None:
+        mask = getattr(y_pred, "_keras_mask", None)
     c = _inputs.canonicalize(y_true, y_pred, axis, mask, method, eps)
     choice, _ = _dispatch.choose(impl)
     if choice == "fused":
@@ -72,6 +76,8 @@ def corrcoef(
     valid steps; a row with no valid step has coefficient 0. Differentiable.
     """
     impl = _inputs.check_impl(impl)
+    if mask is None:
+        mask = getattr(y_pred, "_keras_mask", None)
     c = _inputs.canonicalize(y_true, y_pred, axis, mask, method, eps)
     choice, _ = _dispatch.choose(impl)
     if choice == "fused":

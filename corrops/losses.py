@@ -1,0 +1,86 @@
+"""Keras 3 loss class: CorrelationLoss."""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from corrops import _api, _inputs
+
+# The Keras mask of y_pred, captured before Loss.__call__ casts y_pred (a cast
+# makes a new tensor without the mask).
+_KERAS_MASK: contextvars.ContextVar[Any] = contextvars.ContextVar("corrops_keras_mask")
+
+
+def keras_mask(t: Any) -> tf.Tensor | None:
+    """The Keras mask a layer attached to `t` (Masking, mask_zero=True, RNNs)."""
+    return getattr(t, "_keras_mask", None)
+
+
+@keras.saving.register_keras_serializable(package="corrops")
+class CorrelationLoss(keras.losses.Loss):
+    """Per-time-step correlation loss (Pearson or CCC) as a Keras loss.
+
+    ``loss(y_true, y_pred)`` with ``(B, T)`` or ``(B, T, C)`` inputs computes
+    :func:`corrops.corr_loss` per step, shape ``(B, T)``, then Keras' reduction
+    (``"sum_over_batch_size"`` by default) with ``sample_weight`` of shape
+    ``(B,)`` or ``(B, T)``.
+
+    Keras masks: when ``y_pred`` carries a Keras mask (``Masking``,
+    ``Embedding(mask_zero=True)``, a masked RNN), the per-sequence statistics
+    use only the unmasked steps, and masked steps get loss 0. The mean of the
+    per-step loss over a sequence's valid steps is ``1 - r`` of that sequence;
+    with the default reduction the reported loss is the mean over all valid
+    steps of the batch, i.e. the mean of ``1 - r`` weighted by each sequence's
+    number of valid steps.
+    """
+
+    def __init__(
+        self,
+        method: str = "pearson",
+        eps: float | None = None,
+        axis: int = 1,
+        reduction: str = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        method = _inputs.check_method(method)
+        if eps is not None:
+            eps = _inputs.check_eps(eps)
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise TypeError(f"axis must be an int, got {axis!r}")
+        super().__init__(
+            name=name or f"{method}_correlation_loss", reduction=reduction, dtype=dtype
+        )
+        self.method = method
+        self.eps = eps
+        self.axis = axis
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tf.Tensor:
+        if sample_weight is not None:
+            sample_weight = tf.convert_to_tensor(sample_weight)
+            if sample_weight.shape.rank == 1:
+                # (B,) weights a whole sequence: (B, 1) broadcasts over time
+                # (Keras' own reduction would not broadcast it against (B, T)).
+                sample_weight = sample_weight[:, tf.newaxis]
+        token = _KERAS_MASK.set(keras_mask(y_pred))
+        try:
+            return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        finally:
+            _KERAS_MASK.reset(token)
+
+    def call(self, y_true: Any, y_pred: Any) -> tf.Tensor:
+        return _api.corr_loss(
+            y_true,
+            y_pred,
+            axis=self.axis,
+            mask=_KERAS_MASK.get(None),
+            method=self.method,
+            eps=self.eps,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "method": self.method, "eps": self.eps, "axis": self.axis}
