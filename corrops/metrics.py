@@ -167,10 +167,16 @@ class _CorrelationMetric(keras.metrics.Metric):
         return tf.cast(value, self.dtype)
 
     def _merged_replicas(self) -> Moments:
-        # Keras keeps metric variables per replica ("on_read"); a plain read in
-        # cross-replica context would *sum* the states, so merge them exactly.
-        strategy = tf.distribute.get_strategy()
-        if tf.distribute.in_cross_replica_context() and strategy.num_replicas_in_sync > 1:
+        # Keras keeps metric variables per replica ("on_read", "sum"): a plain
+        # read outside the replicas would *sum* their states, so merge the
+        # local states exactly instead (Keras calls result() both inside a
+        # replica and, at the end of an epoch, outside any strategy scope).
+        first = self._state[0].value
+        strategy = getattr(first, "distribute_strategy", None)
+        outside_replicas = (
+            tf.distribute.in_cross_replica_context() or not tf.distribute.has_strategy()
+        )
+        if strategy is not None and outside_replicas:
             per_var = [strategy.experimental_local_results(v.value) for v in self._state]
             merged = None
             for replica in zip(*per_var, strict=True):

@@ -26,7 +26,7 @@ def _np_coef(x, y, w, method):
 
 def _expected(x, y, mask, sw, mode, method):
     """x, y: (B, T, C); mask (B, T) bool; sw None, (B,) or (B, T)."""
-    b, t, c = x.shape
+    b, _, c = x.shape
     w = mask.astype(np.float64)
     if mode == "pooled":
         if sw is not None:
@@ -81,7 +81,7 @@ def test_matches_numpy_and_is_batch_invariant(rng, metric_cls, mode, weights):
 
 @pytest.mark.parametrize("metric_cls", METRICS)
 def test_pooled_is_stable_for_large_offsets(rng, metric_cls):
-    x, y, mask = _data(rng, offset=1e6)
+    x, y, _ = _data(rng, offset=1e6)
     m = metric_cls(mode="pooled", num_channels=2)
     for sl in (slice(0, 4), slice(4, 12)):
         m.update_state(x[sl], y[sl])
