@@ -11,24 +11,52 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 
 class RowMoments(NamedTuple):
-    dx: tf.Tensor  # centered x, 0 at masked steps
+    dx: tf.Tensor  # centered and scaled x, (x - mx) * inv_s; 0 at masked steps
     dy: tf.Tensor
-    mx: tf.Tensor  # (outer, 1, groups, channels)
+    mx: tf.Tensor  # (outer, 1, groups, channels), unscaled
     my: tf.Tensor
-    vx: tf.Tensor
+    vx: tf.Tensor  # moments of the scaled row
     vy: tf.Tensor
     cxy: tf.Tensor
-    denom: tf.Tensor  # D
+    denom: tf.Tensor  # D of the scaled row (eps scaled too)
     scale: tf.Tensor  # 1/D (Pearson) or 2/D (CCC)
+
+
+# Rows are scaled by 2^-e, 2^(e-1) <= max|x|,|y| < 2^e, e clamped to +-100, as
+# in csrc/core/row_math.h: correlation is scale-invariant, and squares of
+# values from 1e-30 to 1e30 then neither overflow nor underflow in float32.
+MAX_SCALE_EXPONENT = 100.0
+
+
+def _inv_scale(x: tf.Tensor, y: tf.Tensor, valid: tf.Tensor | None) -> tf.Tensor:
+    ax, ay = tf.abs(x), tf.abs(y)
+    if valid is not None:
+        ax = tf.where(valid, ax, tf.zeros_like(ax))
+        ay = tf.where(valid, ay, tf.zeros_like(ay))
+    top = tf.maximum(
+        tf.reduce_max(ax, axis=1, keepdims=True), tf.reduce_max(ay, axis=1, keepdims=True)
+    )
+    ok = (top > 0) & tf.math.is_finite(top)
+    safe = tf.where(ok, top, tf.ones_like(top))
+    e = tf.floor(tf.math.log(safe) / tf.math.log(tf.constant(2.0, x.dtype))) + 1.0
+    e = tf.clip_by_value(e, -MAX_SCALE_EXPONENT, MAX_SCALE_EXPONENT)
+    inv_s = tf.where(ok, tf.pow(tf.constant(2.0, x.dtype), -e), tf.ones_like(top))
+    # Any positive scale gives the same function: no gradient through it.
+    return tf.stop_gradient(inv_s)
 
 
 def accumulation_dtype(dtype: tf.DType) -> tf.DType:
     """float32 for half types (statistics accumulate in float32), else dtype."""
     return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+
+
+def _smallest_normal(dtype: tf.DType) -> tf.Tensor:
+    return tf.constant(np.finfo(dtype.as_numpy_dtype).tiny, dtype)
 
 
 def _safe_sqrt(v: tf.Tensor) -> tf.Tensor:
@@ -46,7 +74,8 @@ def row_moments(
         inv_n = 1.0 / tf.maximum(steps, 1.0)
         mx = tf.reduce_sum(x, axis=1, keepdims=True) * inv_n
         my = tf.reduce_sum(y, axis=1, keepdims=True) * inv_n
-        dx, dy = x - mx, y - my
+        inv_s = _inv_scale(x, y, None)
+        dx, dy = (x - mx) * inv_s, (y - my) * inv_s
     else:
         valid = mask[..., tf.newaxis]
         zeros = tf.zeros_like(x)
@@ -54,18 +83,22 @@ def row_moments(
         inv_n = tf.where(n > 0, 1.0 / tf.maximum(n, 1.0), tf.zeros_like(n))
         mx = tf.reduce_sum(tf.where(valid, x, zeros), axis=1, keepdims=True) * inv_n
         my = tf.reduce_sum(tf.where(valid, y, zeros), axis=1, keepdims=True) * inv_n
-        dx = tf.where(valid, x - mx, zeros)
-        dy = tf.where(valid, y - my, zeros)
+        inv_s = _inv_scale(x, y, valid)
+        dx = tf.where(valid, (x - mx) * inv_s, zeros)
+        dy = tf.where(valid, (y - my) * inv_s, zeros)
     vx = tf.reduce_sum(tf.square(dx), axis=1, keepdims=True) * inv_n
     vy = tf.reduce_sum(tf.square(dy), axis=1, keepdims=True) * inv_n
     cxy = tf.reduce_sum(dx * dy, axis=1, keepdims=True) * inv_n
-    eps_t = tf.constant(eps, dtype=x.dtype)
+    # eps scaled like the squares, in float64 first (it may underflow in float32).
+    eps_s = tf.cast(eps * tf.square(tf.cast(inv_s, tf.float64)), x.dtype)
     if method == "pearson":
-        denom = _safe_sqrt(vx) * _safe_sqrt(vy) + eps_t
-        scale = 1.0 / denom
+        denom = _safe_sqrt(vx) * _safe_sqrt(vy) + eps_s
     else:
-        denom = vx + vy + tf.square(mx - my) + eps_t
-        scale = 2.0 / denom
+        denom = vx + vy + tf.square((mx - my) * inv_s) + eps_s
+    # D is 0 only if the scaled eps underflowed on a constant row (where every
+    # dx*dy is 0): keep it at the smallest normal so nothing becomes NaN.
+    denom = tf.where((denom > 0) | tf.math.is_nan(denom), denom, _smallest_normal(x.dtype))
+    scale = (1.0 if method == "pearson" else 2.0) / denom
     return RowMoments(dx, dy, mx, my, vx, vy, cxy, denom, scale)
 
 

@@ -54,6 +54,15 @@ inline A fold(const A* lanes) {
   return s;
 }
 
+// max(m, |a|, |b|); NaN compares false and is skipped (the sums carry it).
+template <typename A>
+inline A max_abs(A m, A a, A b) {
+  const A aa = a < A(0) ? -a : a;
+  const A ab = b < A(0) ? -b : b;
+  m = aa > m ? aa : m;
+  return ab > m ? ab : m;
+}
+
 inline int64_t count_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t stride) {
   int64_t n = 0;
   for (int64_t t = 0; t < len; ++t) n += m[t * stride] ? 1 : 0;
@@ -66,17 +75,23 @@ template <bool kMasked, typename T, typename A>
 RowStats<A> contiguous_stats(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
                              const bool* CORROPS_RESTRICT m, int64_t len) {
   const int64_t body = len - len % kLanes;
-  A sx[kLanes] = {}, sy[kLanes] = {};
+  A sx[kLanes] = {}, sy[kLanes] = {}, mab[kLanes] = {};
   for (int64_t t = 0; t < body; t += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const bool v = !kMasked || m[t + l];
-      sx[l] += v ? cvt<A>(x[t + l]) : A(0);
-      sy[l] += v ? cvt<A>(y[t + l]) : A(0);
+      const A xv = v ? cvt<A>(x[t + l]) : A(0);
+      const A yv = v ? cvt<A>(y[t + l]) : A(0);
+      sx[l] += xv;
+      sy[l] += yv;
+      mab[l] = max_abs(mab[l], xv, yv);
     }
   for (int64_t t = body; t < len; ++t) {
     const bool v = !kMasked || m[t];
-    sx[t - body] += v ? cvt<A>(x[t]) : A(0);
-    sy[t - body] += v ? cvt<A>(y[t]) : A(0);
+    const A xv = v ? cvt<A>(x[t]) : A(0);
+    const A yv = v ? cvt<A>(y[t]) : A(0);
+    sx[t - body] += xv;
+    sy[t - body] += yv;
+    mab[t - body] = max_abs(mab[t - body], xv, yv);
   }
   RowStats<A> s{};
   const int64_t n = kMasked ? count_valid(m, len, 1) : len;
@@ -84,21 +99,24 @@ RowStats<A> contiguous_stats(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTR
   const A inv = n > 0 ? A(1) / s.n : A(0);
   s.mx = fold(sx) * inv;
   s.my = fold(sy) * inv;
+  A top = A(0);
+  for (int l = 0; l < kLanes; ++l) top = mab[l] > top ? mab[l] : top;
+  s.inv_s = row_inv_scale(top);
   A vx[kLanes] = {}, vy[kLanes] = {}, cxy[kLanes] = {};
-  const A mx = s.mx, my = s.my;
+  const A mx = s.mx, my = s.my, is = s.inv_s;
   for (int64_t t = 0; t < body; t += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const bool v = !kMasked || m[t + l];
-      const A dx = v ? cvt<A>(x[t + l]) - mx : A(0);
-      const A dy = v ? cvt<A>(y[t + l]) - my : A(0);
+      const A dx = v ? (cvt<A>(x[t + l]) - mx) * is : A(0);
+      const A dy = v ? (cvt<A>(y[t + l]) - my) * is : A(0);
       vx[l] += dx * dx;
       vy[l] += dy * dy;
       cxy[l] += dx * dy;
     }
   for (int64_t t = body; t < len; ++t) {
     const bool v = !kMasked || m[t];
-    const A dx = v ? cvt<A>(x[t]) - mx : A(0);
-    const A dy = v ? cvt<A>(y[t]) - my : A(0);
+    const A dx = v ? (cvt<A>(x[t]) - mx) * is : A(0);
+    const A dy = v ? (cvt<A>(y[t]) - my) * is : A(0);
     vx[t - body] += dx * dx;
     vy[t - body] += dy * dy;
     cxy[t - body] += dx * dy;
@@ -111,10 +129,10 @@ RowStats<A> contiguous_stats(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTR
 
 template <bool kMasked, typename T, typename A>
 void contiguous_loss(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
-                     const bool* CORROPS_RESTRICT m, int64_t len, A mx, A my, A scale,
+                     const bool* CORROPS_RESTRICT m, int64_t len, A mx, A my, A is, A scale,
                      T* CORROPS_RESTRICT loss) {
   for (int64_t t = 0; t < len; ++t) {
-    const A l = A(1) - scale * (cvt<A>(x[t]) - mx) * (cvt<A>(y[t]) - my);
+    const A l = A(1) - scale * ((cvt<A>(x[t]) - mx) * is) * ((cvt<A>(y[t]) - my) * is);
     loss[t] = static_cast<T>((!kMasked || m[t]) ? l : A(0));
   }
 }
@@ -122,15 +140,15 @@ void contiguous_loss(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
 template <bool kMasked, typename T, typename A>
 void contiguous_grad_sums(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
                           const T* CORROPS_RESTRICT y, const bool* CORROPS_RESTRICT m, int64_t len,
-                          A mx, A my, A* s1_out, A* s1p_out, A* s2_out) {
+                          A mx, A my, A is, A* s1_out, A* s1p_out, A* s2_out) {
   const int64_t body = len - len % kLanes;
   A s1[kLanes] = {}, s1p[kLanes] = {}, s2[kLanes] = {};
   for (int64_t t = 0; t < body; t += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const bool v = !kMasked || m[t + l];
       const A gv = v ? cvt<A>(g[t + l]) : A(0);
-      const A dx = v ? cvt<A>(x[t + l]) - mx : A(0);
-      const A dy = v ? cvt<A>(y[t + l]) - my : A(0);
+      const A dx = v ? (cvt<A>(x[t + l]) - mx) * is : A(0);
+      const A dy = v ? (cvt<A>(y[t + l]) - my) * is : A(0);
       s1[l] += gv * dx;
       s1p[l] += gv * dy;
       s2[l] += gv * dx * dy;
@@ -138,8 +156,8 @@ void contiguous_grad_sums(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT
   for (int64_t t = body; t < len; ++t) {
     const bool v = !kMasked || m[t];
     const A gv = v ? cvt<A>(g[t]) : A(0);
-    const A dx = v ? cvt<A>(x[t]) - mx : A(0);
-    const A dy = v ? cvt<A>(y[t]) - my : A(0);
+    const A dx = v ? (cvt<A>(x[t]) - mx) * is : A(0);
+    const A dy = v ? (cvt<A>(y[t]) - my) * is : A(0);
     s1[t - body] += gv * dx;
     s1p[t - body] += gv * dy;
     s2[t - body] += gv * dx * dy;
@@ -152,14 +170,14 @@ void contiguous_grad_sums(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT
 template <bool kMasked, typename T, typename A>
 void contiguous_grads(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
                       const T* CORROPS_RESTRICT y, const bool* CORROPS_RESTRICT m, int64_t len,
-                      A mx, A my, const GradCoeffs<A>& k, T* CORROPS_RESTRICT gx,
+                      A mx, A my, A is, const GradCoeffs<A>& k, T* CORROPS_RESTRICT gx,
                       T* CORROPS_RESTRICT gy) {
   const A a = k.a, bx = k.bx, by = k.by, cx = k.cx, cy = k.cy;
   for (int64_t t = 0; t < len; ++t) {
     const bool v = !kMasked || m[t];
     const A gv = cvt<A>(g[t]);
-    const A dx = cvt<A>(x[t]) - mx;
-    const A dy = cvt<A>(y[t]) - my;
+    const A dx = (cvt<A>(x[t]) - mx) * is;
+    const A dy = (cvt<A>(y[t]) - my) * is;
     gx[t] = static_cast<T>(v ? a * gv * dy + bx + cx * dx : A(0));
     gy[t] = static_cast<T>(v ? a * gv * dx + by + cy * dy : A(0));
   }
@@ -174,8 +192,8 @@ void contiguous_grads(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
 template <typename A>
 struct BlockScratch {
   explicit BlockScratch(int64_t w)
-      : p(w), q(w), r(w), mx(w), my(w), scale(w), valid(w), vals(w), k(w), stats(w) {}
-  std::vector<A> p, q, r, mx, my, scale;
+      : p(w), q(w), r(w), mx(w), my(w), is(w), scale(w), valid(w), vals(w), k(w), stats(w) {}
+  std::vector<A> p, q, r, mx, my, is, scale;
   std::vector<char> valid;
   std::vector<A> vals;
   std::vector<GradCoeffs<A>> k;
@@ -204,6 +222,7 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
   sc.zero_sums();
   A* CORROPS_RESTRICT sx = sc.p.data();
   A* CORROPS_RESTRICT sy = sc.q.data();
+  A* CORROPS_RESTRICT mab = sc.r.data();
   char* CORROPS_RESTRICT valid = sc.valid.data();
   for (int64_t s = 0; s < b.steps; ++s) {
     const T* CORROPS_RESTRICT xs = x + b.data + s * b.ld;
@@ -211,8 +230,11 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
     expand_mask<kMasked, A>(b, m, s, valid);
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
-      sx[j] += v ? cvt<A>(xs[j]) : A(0);
-      sy[j] += v ? cvt<A>(ys[j]) : A(0);
+      const A xv = v ? cvt<A>(xs[j]) : A(0);
+      const A yv = v ? cvt<A>(ys[j]) : A(0);
+      sx[j] += xv;
+      sy[j] += yv;
+      mab[j] = max_abs(mab[j], xv, yv);
     }
   }
   for (int64_t j = 0; j < w; ++j) {
@@ -223,6 +245,7 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
     const A inv = n > 0 ? A(1) / st.n : A(0);
     sc.mx[j] = st.mx = sx[j] * inv;
     sc.my[j] = st.my = sy[j] * inv;
+    sc.is[j] = st.inv_s = row_inv_scale(mab[j]);
   }
   sc.zero_sums();
   A* CORROPS_RESTRICT vx = sc.p.data();
@@ -230,14 +253,15 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
   A* CORROPS_RESTRICT cxy = sc.r.data();
   const A* CORROPS_RESTRICT mx = sc.mx.data();
   const A* CORROPS_RESTRICT my = sc.my.data();
+  const A* CORROPS_RESTRICT is = sc.is.data();
   for (int64_t s = 0; s < b.steps; ++s) {
     const T* CORROPS_RESTRICT xs = x + b.data + s * b.ld;
     const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
     expand_mask<kMasked, A>(b, m, s, valid);
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
-      const A dx = v ? cvt<A>(xs[j]) - mx[j] : A(0);
-      const A dy = v ? cvt<A>(ys[j]) - my[j] : A(0);
+      const A dx = v ? (cvt<A>(xs[j]) - mx[j]) * is[j] : A(0);
+      const A dy = v ? (cvt<A>(ys[j]) - my[j]) * is[j] : A(0);
       vx[j] += dx * dx;
       vy[j] += dy * dy;
       cxy[j] += dx * dy;
@@ -259,13 +283,15 @@ void block_loss(const Block& b, const T* x, const T* y, const bool* m, BlockScra
   const A inv_c = A(1) / static_cast<A>(C);
   const A* CORROPS_RESTRICT mx = sc.mx.data();
   const A* CORROPS_RESTRICT my = sc.my.data();
+  const A* CORROPS_RESTRICT is = sc.is.data();
   const A* CORROPS_RESTRICT scale = sc.scale.data();
   A* CORROPS_RESTRICT vals = sc.vals.data();
   for (int64_t s = 0; s < b.steps; ++s) {
     const T* CORROPS_RESTRICT xs = x + b.data + s * b.ld;
     const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
     for (int64_t j = 0; j < w; ++j)
-      vals[j] = A(1) - scale[j] * (cvt<A>(xs[j]) - mx[j]) * (cvt<A>(ys[j]) - my[j]);
+      vals[j] =
+          A(1) - scale[j] * ((cvt<A>(xs[j]) - mx[j]) * is[j]) * ((cvt<A>(ys[j]) - my[j]) * is[j]);
     const int64_t o = b.out + s * b.out_ld;
     for (int64_t g = 0; g < w / C; ++g) {
       A acc = A(0);
@@ -283,6 +309,7 @@ void block_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const 
   const A inv_c = A(1) / static_cast<A>(C);
   const A* CORROPS_RESTRICT mx = sc.mx.data();
   const A* CORROPS_RESTRICT my = sc.my.data();
+  const A* CORROPS_RESTRICT is = sc.is.data();
   char* CORROPS_RESTRICT valid = sc.valid.data();
   A* CORROPS_RESTRICT gvals = sc.vals.data();
   sc.zero_sums();
@@ -298,8 +325,8 @@ void block_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const 
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
       const A gv = v ? gvals[j] : A(0);
-      const A dx = v ? cvt<A>(xs[j]) - mx[j] : A(0);
-      const A dy = v ? cvt<A>(ys[j]) - my[j] : A(0);
+      const A dx = v ? (cvt<A>(xs[j]) - mx[j]) * is[j] : A(0);
+      const A dy = v ? (cvt<A>(ys[j]) - my[j]) * is[j] : A(0);
       s1[j] += gv * dx;
       s1p[j] += gv * dy;
       s2[j] += gv * dx * dy;
@@ -315,6 +342,7 @@ void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const
   const A inv_c = A(1) / static_cast<A>(C);
   const A* CORROPS_RESTRICT mx = sc.mx.data();
   const A* CORROPS_RESTRICT my = sc.my.data();
+  const A* CORROPS_RESTRICT is = sc.is.data();
   const GradCoeffs<A>* CORROPS_RESTRICT k = sc.k.data();
   char* CORROPS_RESTRICT valid = sc.valid.data();
   A* CORROPS_RESTRICT gvals = sc.vals.data();
@@ -329,8 +357,8 @@ void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const
     T* CORROPS_RESTRICT gys = gy + base;
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
-      const A dx = cvt<A>(xs[j]) - mx[j];
-      const A dy = cvt<A>(ys[j]) - my[j];
+      const A dx = (cvt<A>(xs[j]) - mx[j]) * is[j];
+      const A dy = (cvt<A>(ys[j]) - my[j]) * is[j];
       gxs[j] = static_cast<T>(v ? k[j].a * gvals[j] * dy + k[j].bx + k[j].cx * dx : A(0));
       gys[j] = static_cast<T>(v ? k[j].a * gvals[j] * dx + k[j].by + k[j].cy * dy : A(0));
     }
@@ -372,20 +400,21 @@ void store_stats(const RowStats<A>& s, double* out) {
   out[kStatVx] = static_cast<double>(s.vx);
   out[kStatVy] = static_cast<double>(s.vy);
   out[kStatCxy] = static_cast<double>(s.cxy);
+  out[kStatInvScale] = static_cast<double>(s.inv_s);
 }
 
 template <typename A>
 RowStats<A> load_stats(const double* in) {
-  return RowStats<A>{static_cast<A>(in[kStatN]),  static_cast<A>(in[kStatMx]),
-                     static_cast<A>(in[kStatMy]), static_cast<A>(in[kStatVx]),
-                     static_cast<A>(in[kStatVy]), static_cast<A>(in[kStatCxy])};
+  return RowStats<A>{static_cast<A>(in[kStatN]),       static_cast<A>(in[kStatMx]),
+                     static_cast<A>(in[kStatMy]),      static_cast<A>(in[kStatVx]),
+                     static_cast<A>(in[kStatVy]),      static_cast<A>(in[kStatCxy]),
+                     static_cast<A>(in[kStatInvScale])};
 }
 
 template <bool kMasked, typename T>
 void forward_units_impl(const Layout& l, Method method, double eps, const T* x, const T* y,
                         const bool* m, T* loss, double* stats, int64_t begin, int64_t end) {
   using A = typename Accumulator<T>::type;
-  const A e = static_cast<A>(eps);
   if (l.inner() == 1) {
     const int64_t len = l.time;
     for (int64_t u = begin; u < end; ++u) {
@@ -393,8 +422,8 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
       const bool* mu = kMasked ? m + off : nullptr;
       const RowStats<A> s = contiguous_stats<kMasked, T, A>(x + off, y + off, mu, len);
       store_stats(s, stats + u * kStatsPerRow);
-      contiguous_loss<kMasked>(x + off, y + off, mu, len, s.mx, s.my, loss_scale(method, s, e),
-                               loss + off);
+      contiguous_loss<kMasked>(x + off, y + off, mu, len, s.mx, s.my, s.inv_s,
+                               loss_scale(method, s, eps), loss + off);
     }
     return;
   }
@@ -404,7 +433,7 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
     block_stats<kMasked>(b, x, y, m, sc);
     for (int64_t j = 0; j < b.w; ++j) {
       store_stats(sc.stats[j], stats + (b.first_row + j) * kStatsPerRow);
-      sc.scale[j] = loss_scale(method, sc.stats[j], e);
+      sc.scale[j] = loss_scale(method, sc.stats[j], eps);
     }
     block_loss<kMasked>(b, x, y, m, sc, loss);
   }
@@ -415,7 +444,6 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
                          const T* y, const bool* m, const double* stats, T* gx, T* gy,
                          int64_t begin, int64_t end) {
   using A = typename Accumulator<T>::type;
-  const A e = static_cast<A>(eps);
   if (l.inner() == 1) {
     const int64_t len = l.time;
     for (int64_t u = begin; u < end; ++u) {
@@ -423,11 +451,11 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
       const bool* mu = kMasked ? m + off : nullptr;
       const RowStats<A> s = load_stats<A>(stats + u * kStatsPerRow);
       A s1, s1p, s2;
-      contiguous_grad_sums<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, &s1, &s1p,
-                                    &s2);
-      const GradCoeffs<A> k = grad_coeffs(method, s, e, s1, s1p, s2);
-      contiguous_grads<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, k, gx + off,
-                                gy + off);
+      contiguous_grad_sums<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, s.inv_s, &s1,
+                                    &s1p, &s2);
+      const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
+      contiguous_grads<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, s.inv_s, k,
+                                gx + off, gy + off);
     }
     return;
   }
@@ -438,10 +466,11 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
       sc.stats[j] = load_stats<A>(stats + (b.first_row + j) * kStatsPerRow);
       sc.mx[j] = sc.stats[j].mx;
       sc.my[j] = sc.stats[j].my;
+      sc.is[j] = sc.stats[j].inv_s;
     }
     block_grad_sums<kMasked>(b, gr, x, y, m, sc);
     for (int64_t j = 0; j < b.w; ++j)
-      sc.k[j] = grad_coeffs(method, sc.stats[j], e, sc.p[j], sc.q[j], sc.r[j]);
+      sc.k[j] = grad_coeffs(method, sc.stats[j], eps, sc.p[j], sc.q[j], sc.r[j]);
     block_grad_write<kMasked>(b, gr, x, y, m, sc, gx, gy);
   }
 }

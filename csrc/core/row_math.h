@@ -14,12 +14,18 @@
 
 namespace corrops {
 
+using std::frexp;
+using std::isfinite;
+using std::ldexp;
+using std::sqrt;
+
 enum class Method : int { kPearson = 0, kCcc = 1 };
 
 // Per-row statistics saved by the forward op for the backward op, stored as
-// doubles in this order (kStatsPerRow values per row).
-enum StatIndex : int { kStatN = 0, kStatMx, kStatMy, kStatVx, kStatVy, kStatCxy };
-constexpr int kStatsPerRow = 6;
+// doubles in this order (kStatsPerRow values per row). The second moments are
+// those of the row scaled by inv_scale (see row_inv_scale()).
+enum StatIndex : int { kStatN = 0, kStatMx, kStatMy, kStatVx, kStatVy, kStatCxy, kStatInvScale };
+constexpr int kStatsPerRow = 7;
 
 // Accumulation type: float for half/bfloat16/float, double for double.
 template <typename T>
@@ -31,71 +37,116 @@ struct Accumulator<double> {
   using type = double;
 };
 
-// Row statistics in the accumulation type.
+// Row statistics in the accumulation type: n, the means, and the population
+// (co)variances of the row scaled by inv_s (a power of two).
 template <typename A>
 struct RowStats {
-  A n, mx, my, vx, vy, cxy;
+  A n, mx, my, vx, vy, cxy, inv_s;
 };
 
-// sqrt(vx) * sqrt(vy) rather than sqrt(vx * vy): the product of two large
-// variances overflows float long before either factor does.
+// Correlation is scale-invariant, so moments are taken on the row scaled by
+// 2^-e, with 2^(e-1) <= max|x|,|y| < 2^e (e clamped to +-100), and eps scaled
+// by the same factor squared: exact in real arithmetic, and squares of values
+// from 1e-30 to 1e30 neither overflow nor underflow in float.
+constexpr int kMaxScaleExponent = 100;
+
 template <typename A>
-CORROPS_HOST_DEVICE A pearson_scale_q(A vx, A vy) {
-  return sqrt(vx) * sqrt(vy);
+CORROPS_HOST_DEVICE A row_inv_scale(A max_abs) {
+  if (!(max_abs > A(0)) || !isfinite(max_abs)) return A(1);
+  int e = 0;
+  frexp(max_abs, &e);
+  e = e > kMaxScaleExponent ? kMaxScaleExponent : (e < -kMaxScaleExponent ? -kMaxScaleExponent : e);
+  return ldexp(A(1), -e);
 }
 
-// Denominator D of DESIGN.md for either method.
+// eps in the scaled space, computed in double (it may underflow in float).
 template <typename A>
-CORROPS_HOST_DEVICE A denominator(Method method, const RowStats<A>& s, A eps) {
-  if (method == Method::kPearson) return pearson_scale_q(s.vx, s.vy) + eps;
-  const A dm = s.mx - s.my;
-  return s.vx + s.vy + dm * dm + eps;
+CORROPS_HOST_DEVICE A scaled_eps(double eps, A inv_s) {
+  const double i = static_cast<double>(inv_s);
+  return static_cast<A>(eps * i * i);
 }
 
-// Forward: L_t = 1 - scale * dx_t * dy_t (scale = 1/D for Pearson, 2/D for CCC).
 template <typename A>
-CORROPS_HOST_DEVICE A loss_scale(Method method, const RowStats<A>& s, A eps) {
+CORROPS_HOST_DEVICE A smallest_normal();
+template <>
+CORROPS_HOST_DEVICE float smallest_normal<float>() {
+  return 1.17549435e-38f;
+}
+template <>
+CORROPS_HOST_DEVICE double smallest_normal<double>() {
+  return 2.2250738585072014e-308;
+}
+
+// Denominator D (scaled) of DESIGN.md for either method. D can only be 0 when
+// the scaled eps underflowed on a constant row, where every dx*dy is 0 anyway:
+// it is then kept at the smallest normal number so nothing becomes NaN.
+template <typename A>
+CORROPS_HOST_DEVICE A denominator(Method method, const RowStats<A>& s, A eps_s) {
+  A d;
+  if (method == Method::kPearson) {
+    d = sqrt(s.vx) * sqrt(s.vy) + eps_s;  // not sqrt(vx*vy): no overflow
+  } else {
+    const A dm = (s.mx - s.my) * s.inv_s;
+    d = s.vx + s.vy + dm * dm + eps_s;
+  }
+  return d > A(0) || d != d ? d : smallest_normal<A>();
+}
+
+// Forward: L_t = 1 - scale * dx'_t * dy'_t with dx' = (x - mx) * inv_s
+// (scale = 1/D for Pearson, 2/D for CCC, D scaled).
+template <typename A>
+CORROPS_HOST_DEVICE A loss_scale(Method method, const RowStats<A>& s, double eps) {
   const A k = method == Method::kPearson ? A(1) : A(2);
-  return k / denominator(method, s, eps);
+  return k / denominator(method, s, scaled_eps(eps, s.inv_s));
 }
 
-// Backward, per valid step s, with dx = x_s - mx, dy = y_s - my and g the
-// upstream gradient of that step:
-//   dL/dy_s = a * g * dx + by + cy * dy
-//   dL/dx_s = a * g * dy + bx + cx * dx
-// which is DESIGN.md's gradient with the per-row sums folded into a, b, c.
+// Coefficient k * cxy / D of the row (Pearson r or CCC, up to eps); 0 for an
+// empty row.
+template <typename A>
+CORROPS_HOST_DEVICE A row_coefficient(Method method, const RowStats<A>& s, double eps) {
+  if (!(s.n > A(0))) return A(0);
+  return loss_scale(method, s, eps) * s.cxy;
+}
+
+// Backward, per valid step, with dx' = (x_s - mx) * inv_s, dy' likewise and g
+// the upstream gradient of that step:
+//   dL/dy_s = a * g * dx' + by + cy * dy'
+//   dL/dx_s = a * g * dy' + bx + cx * dx'
+// which is DESIGN.md's gradient with the per-row sums (taken over dx', dy')
+// folded into a, b, c, and the 1/scale of the chain rule folded in too.
 template <typename A>
 struct GradCoeffs {
   A a, bx, by, cx, cy;
 };
 
 template <typename A>
-CORROPS_HOST_DEVICE GradCoeffs<A> grad_coeffs(Method method, const RowStats<A>& s, A eps,
-                                              A s1 /* sum g*dx */, A s1p /* sum g*dy */,
-                                              A s2 /* sum g*dx*dy */) {
+CORROPS_HOST_DEVICE GradCoeffs<A> grad_coeffs(Method method, const RowStats<A>& s, double eps,
+                                              A s1 /* sum g*dx' */, A s1p /* sum g*dy' */,
+                                              A s2 /* sum g*dx'*dy' */) {
   GradCoeffs<A> c{A(0), A(0), A(0), A(0), A(0)};
   if (!(s.n > A(0))) return c;  // fully masked row: zero gradient
-  const A d = denominator(method, s, eps);
+  const A d = denominator(method, s, scaled_eps(eps, s.inv_s));
   const A inv_n = A(1) / s.n;
+  const A is = s.inv_s;
   if (method == Method::kPearson) {
-    const A q = pearson_scale_q(s.vx, s.vy);
-    c.a = -A(1) / d;
-    c.by = s1 * inv_n / d;
-    c.bx = s1p * inv_n / d;
+    const A q = sqrt(s.vx) * sqrt(s.vy);
+    c.a = -is / d;
+    c.by = is * s1 * inv_n / d;
+    c.bx = is * s1p * inv_n / d;
     // The sqrt term is taken as 0 on a constant row (q == 0): no NaN/Inf.
     if (q > A(0)) {
-      const A k = s2 / (d * d) * inv_n / q;
+      const A k = is * (s2 / d) * (inv_n / d) / q;
       c.cy = k * s.vx;
       c.cx = k * s.vy;
     }
   } else {
-    const A e = A(4) * s2 * inv_n / (d * d);
-    const A dm = s.mx - s.my;
-    c.a = -A(2) / d;
-    c.by = A(2) * s1 * inv_n / d - e * dm;
-    c.bx = A(2) * s1p * inv_n / d + e * dm;
-    c.cy = e;
-    c.cx = e;
+    const A e = A(4) * (s2 / d) * (inv_n / d);
+    const A dm = (s.mx - s.my) * s.inv_s;
+    c.a = -A(2) * is / d;
+    c.by = is * (A(2) * s1 * inv_n / d - e * dm);
+    c.bx = is * (A(2) * s1p * inv_n / d + e * dm);
+    c.cy = is * e;
+    c.cx = is * e;
   }
   return c;
 }

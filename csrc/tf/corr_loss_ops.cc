@@ -1,6 +1,7 @@
 // Op definitions (no kernels): Corrops>CorrLoss and Corrops>CorrLossGrad.
 // Inputs are in the canonical layout (outer, time, groups, channels); the
 // Python wrapper reshapes user tensors to it for free.
+#include "core/row_math.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -49,7 +50,7 @@ Status DataAndLossShapes(InferenceContext* c, int first_data_input, ShapeHandle*
 ShapeHandle StatsShape(InferenceContext* c, ShapeHandle data) {
   DimensionHandle inner;
   if (!c->Multiply(c->Dim(data, 2), c->Dim(data, 3), &inner).ok()) inner = c->UnknownDim();
-  return c->MakeShape({c->Dim(data, 0), inner, c->MakeDim(6)});
+  return c->MakeShape({c->Dim(data, 0), inner, c->MakeDim(kStatsPerRow)});
 }
 
 }  // namespace
@@ -81,7 +82,7 @@ mask: (outer, time, groups) bool when has_mask, else a tensor of shape [0].
 eps: scalar float64 > 0 added to the denominator.
 loss: (outer, time, groups), the per-step loss averaged over channels; 0 at
   masked steps.
-stats: (outer, groups*channels, 6) float64 per-row n, mx, my, vx, vy, cxy,
+stats: (outer, groups*channels, 7) float64 per-row n, mx, my, and scaled vx, vy, cxy, inv_scale,
   consumed by CorrLossGrad.
 )doc");
 
