@@ -24,8 +24,15 @@ class CMakeExtension(Extension):
 
 
 class CMakeBuild(build_ext):
+    """One CMake build produces every extension; later calls find it done."""
+
+    _built = False
+
     def build_extension(self, ext: Extension) -> None:
-        ops_path = Path(self.get_ext_fullpath(ext.name)).resolve()
+        if CMakeBuild._built:
+            return
+        CMakeBuild._built = True
+        ops_path = Path(self.get_ext_fullpath("corrops._corrops_ops")).resolve()
         out_dir = ops_path.parent
         build_dir = Path(self.build_temp).resolve() / "cmake"
         build_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +76,7 @@ setup(
     python_requires=">=3.10",
     packages=["corrops"],
     package_data={"corrops": ["_build_info.json", "*.so"]},
-    ext_modules=[CMakeExtension("corrops._corrops_ops")],
+    ext_modules=[CMakeExtension("corrops._corrops_ops"), CMakeExtension("corrops._corrops_numpy")],
     cmdclass={"build_ext": CMakeBuild},
     install_requires=[tensorflow_requirement(), "numpy"],
     zip_safe=False,

@@ -69,11 +69,16 @@ def row_moments(
     x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float
 ) -> RowMoments:
     """Centered two-pass statistics of every row of the canonical layout."""
+    # Means are shift + mean(x - shift), the shift being each row's first valid
+    # value: a constant row then has deviations of exactly 0 (as in csrc/core).
     if mask is None:
         steps = tf.cast(tf.shape(x)[1], x.dtype)
         inv_n = 1.0 / tf.maximum(steps, 1.0)
-        mx = tf.reduce_sum(x, axis=1, keepdims=True) * inv_n
-        my = tf.reduce_sum(y, axis=1, keepdims=True) * inv_n
+        # keepdims sum of the first step: the first value, or 0 when T = 0.
+        kx = tf.reduce_sum(x[:, :1], axis=1, keepdims=True)
+        ky = tf.reduce_sum(y[:, :1], axis=1, keepdims=True)
+        mx = kx + tf.reduce_sum(x - kx, axis=1, keepdims=True) * inv_n
+        my = ky + tf.reduce_sum(y - ky, axis=1, keepdims=True) * inv_n
         inv_s = _inv_scale(x, y, None)
         dx, dy = (x - mx) * inv_s, (y - my) * inv_s
     else:
@@ -81,8 +86,12 @@ def row_moments(
         zeros = tf.zeros_like(x)
         n = tf.reduce_sum(tf.cast(valid, x.dtype), axis=1, keepdims=True)
         inv_n = tf.where(n > 0, 1.0 / tf.maximum(n, 1.0), tf.zeros_like(n))
-        mx = tf.reduce_sum(tf.where(valid, x, zeros), axis=1, keepdims=True) * inv_n
-        my = tf.reduce_sum(tf.where(valid, y, zeros), axis=1, keepdims=True) * inv_n
+        valid_i = tf.cast(valid, tf.int32)
+        first = valid & (tf.cumsum(valid_i, axis=1) == 1)  # the first valid step
+        kx = tf.reduce_sum(tf.where(first, x, zeros), axis=1, keepdims=True)
+        ky = tf.reduce_sum(tf.where(first, y, zeros), axis=1, keepdims=True)
+        mx = kx + tf.reduce_sum(tf.where(valid, x - kx, zeros), axis=1, keepdims=True) * inv_n
+        my = ky + tf.reduce_sum(tf.where(valid, y - ky, zeros), axis=1, keepdims=True) * inv_n
         inv_s = _inv_scale(x, y, valid)
         dx = tf.where(valid, (x - mx) * inv_s, zeros)
         dy = tf.where(valid, (y - my) * inv_s, zeros)

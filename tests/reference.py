@@ -25,8 +25,13 @@ def _stats(x, y, valid, axis, method, eps):
     with np.errstate(all="ignore"):
         n = valid.sum(axis=axis, keepdims=True).astype(np.float64)
         inv_n = np.where(n > 0, 1.0 / np.maximum(n, 1), 0.0)
-        mx = np.where(valid, x, 0).sum(axis=axis, keepdims=True) * inv_n
-        my = np.where(valid, y, 0).sum(axis=axis, keepdims=True) * inv_n
+        # Mean = first valid value + mean of the deviations from it: the same
+        # real number, but exact on constant rows (as every implementation).
+        first = valid & (np.cumsum(valid, axis=axis) == 1)
+        kx = np.where(first, x, 0).sum(axis=axis, keepdims=True)
+        ky = np.where(first, y, 0).sum(axis=axis, keepdims=True)
+        mx = kx + np.where(valid, x - kx, 0).sum(axis=axis, keepdims=True) * inv_n
+        my = ky + np.where(valid, y - ky, 0).sum(axis=axis, keepdims=True) * inv_n
         dx = np.where(valid, x - mx, 0)
         dy = np.where(valid, y - my, 0)
         vx = (dx * dx).sum(axis=axis, keepdims=True) * inv_n
@@ -66,7 +71,7 @@ def corr_loss_grad(x, y, g, mask=None, *, axis=1, method="pearson", eps=1e-7):
     x, y, valid, axis, channels = _prep(x, y, mask, axis)
     g = np.asarray(g, np.float64)
     if channels:
-        g = np.broadcast_to(g[..., None] / x.shape[-1], x.shape)
+        g = np.broadcast_to(g[..., None] / max(x.shape[-1], 1), x.shape)
     g = np.where(valid, g, 0.0)
     s = _stats(x, y, valid, axis, method, eps)
     n, dx, dy, d = s["n"], s["dx"], s["dy"], s["d"]

@@ -63,6 +63,13 @@ inline A max_abs(A m, A a, A b) {
   return ab > m ? ab : m;
 }
 
+// Index of the first valid step (len if none).
+inline int64_t first_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t stride) {
+  for (int64_t t = 0; t < len; ++t)
+    if (m[t * stride]) return t;
+  return len;
+}
+
 inline int64_t count_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t stride) {
   int64_t n = 0;
   for (int64_t t = 0; t < len; ++t) n += m[t * stride] ? 1 : 0;
@@ -75,30 +82,36 @@ template <bool kMasked, typename T, typename A>
 RowStats<A> contiguous_stats(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
                              const bool* CORROPS_RESTRICT m, int64_t len) {
   const int64_t body = len - len % kLanes;
+  // Sums are taken of x - kx with kx the first valid value: a constant row
+  // then has a mean of exactly kx and deviations of exactly 0 (and shifted
+  // sums lose less precision than raw ones).
+  const int64_t first = kMasked ? first_valid(m, len, 1) : 0;
+  const A kx = first < len ? cvt<A>(x[first]) : A(0);
+  const A ky = first < len ? cvt<A>(y[first]) : A(0);
   A sx[kLanes] = {}, sy[kLanes] = {}, mab[kLanes] = {};
   for (int64_t t = 0; t < body; t += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const bool v = !kMasked || m[t + l];
       const A xv = v ? cvt<A>(x[t + l]) : A(0);
       const A yv = v ? cvt<A>(y[t + l]) : A(0);
-      sx[l] += xv;
-      sy[l] += yv;
+      sx[l] += v ? xv - kx : A(0);
+      sy[l] += v ? yv - ky : A(0);
       mab[l] = max_abs(mab[l], xv, yv);
     }
   for (int64_t t = body; t < len; ++t) {
     const bool v = !kMasked || m[t];
     const A xv = v ? cvt<A>(x[t]) : A(0);
     const A yv = v ? cvt<A>(y[t]) : A(0);
-    sx[t - body] += xv;
-    sy[t - body] += yv;
+    sx[t - body] += v ? xv - kx : A(0);
+    sy[t - body] += v ? yv - ky : A(0);
     mab[t - body] = max_abs(mab[t - body], xv, yv);
   }
   RowStats<A> s{};
   const int64_t n = kMasked ? count_valid(m, len, 1) : len;
   s.n = static_cast<A>(n);
   const A inv = n > 0 ? A(1) / s.n : A(0);
-  s.mx = fold(sx) * inv;
-  s.my = fold(sy) * inv;
+  s.mx = kx + fold(sx) * inv;
+  s.my = ky + fold(sy) * inv;
   A top = A(0);
   for (int l = 0; l < kLanes; ++l) top = mab[l] > top ? mab[l] : top;
   s.inv_s = row_inv_scale(top);
@@ -223,7 +236,14 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
   A* CORROPS_RESTRICT sx = sc.p.data();
   A* CORROPS_RESTRICT sy = sc.q.data();
   A* CORROPS_RESTRICT mab = sc.r.data();
+  A* CORROPS_RESTRICT kx = sc.mx.data();  // shifts: first valid value per column
+  A* CORROPS_RESTRICT ky = sc.my.data();
   char* CORROPS_RESTRICT valid = sc.valid.data();
+  for (int64_t j = 0; j < w; ++j) {
+    const int64_t first = kMasked ? first_valid(m + b.out + j / b.channels, b.steps, b.out_ld) : 0;
+    kx[j] = first < b.steps ? cvt<A>(x[b.data + first * b.ld + j]) : A(0);
+    ky[j] = first < b.steps ? cvt<A>(y[b.data + first * b.ld + j]) : A(0);
+  }
   for (int64_t s = 0; s < b.steps; ++s) {
     const T* CORROPS_RESTRICT xs = x + b.data + s * b.ld;
     const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
@@ -232,8 +252,8 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
       const bool v = !kMasked || valid[j];
       const A xv = v ? cvt<A>(xs[j]) : A(0);
       const A yv = v ? cvt<A>(ys[j]) : A(0);
-      sx[j] += xv;
-      sy[j] += yv;
+      sx[j] += v ? xv - kx[j] : A(0);
+      sy[j] += v ? yv - ky[j] : A(0);
       mab[j] = max_abs(mab[j], xv, yv);
     }
   }
@@ -243,8 +263,8 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
     RowStats<A>& st = sc.stats[j];
     st.n = static_cast<A>(n);
     const A inv = n > 0 ? A(1) / st.n : A(0);
-    sc.mx[j] = st.mx = sx[j] * inv;
-    sc.my[j] = st.my = sy[j] * inv;
+    sc.mx[j] = st.mx = kx[j] + sx[j] * inv;
+    sc.my[j] = st.my = ky[j] + sy[j] * inv;
     sc.is[j] = st.inv_s = row_inv_scale(mab[j]);
   }
   sc.zero_sums();
@@ -520,6 +540,15 @@ void corr_loss_backward(const Layout& l, Method method, double eps, const T* gra
   else
     detail::backward_units_impl<false>(l, method, eps, grad, y_true, y_pred, mask, stats, grad_true,
                                        grad_pred, begin, end);
+}
+
+// Per-row coefficients (Pearson r or CCC, up to eps) from the forward's
+// statistics: rows [begin, end) of `stats` into `coef`.
+template <typename A>
+void corr_coefficients(Method method, double eps, const double* stats, A* coef, int64_t begin,
+                       int64_t end) {
+  for (int64_t r = begin; r < end; ++r)
+    coef[r] = row_coefficient(method, detail::load_stats<A>(stats + r * kStatsPerRow), eps);
 }
 
 }  // namespace corrops

@@ -1,0 +1,176 @@
+// pybind11 module over csrc/core for NumPy arrays: validates, allocates,
+// releases the GIL and spreads the engine's work units over threads. No math
+// here: everything is computed by csrc/core.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/cpu_engine.h"
+
+namespace py = pybind11;
+
+namespace corrops {
+namespace {
+
+template <typename T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+using BoolArray = py::array_t<bool, py::array::c_style | py::array::forcecast>;
+
+// Below this many elements a call runs on the calling thread only.
+constexpr int64_t kParallelThreshold = 1 << 16;
+
+Method ParseMethod(const std::string& method) {
+  if (method == "pearson") return Method::kPearson;
+  if (method == "ccc") return Method::kCcc;
+  throw py::value_error("method must be 'pearson' or 'ccc', got '" + method + "'");
+}
+
+void CheckEps(double eps) {
+  if (!(std::isfinite(eps) && eps > 0.0))
+    throw py::value_error("eps must be finite and > 0, got " + std::to_string(eps));
+}
+
+std::string ShapeString(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+template <typename T>
+Layout CheckData(const Array<T>& x, const Array<T>& y) {
+  if (x.ndim() != 4 || y.ndim() != 4)
+    throw py::value_error(
+        "y_true and y_pred must have rank 4 (outer, time, groups, channels), got " +
+        ShapeString(x) + " and " + ShapeString(y));
+  for (int i = 0; i < 4; ++i)
+    if (x.shape(i) != y.shape(i))
+      throw py::value_error("y_true and y_pred must have the same shape, got " + ShapeString(x) +
+                            " and " + ShapeString(y));
+  return Layout{x.shape(0), x.shape(1), x.shape(2), x.shape(3)};
+}
+
+const bool* CheckMask(const std::optional<BoolArray>& mask, const Layout& l) {
+  if (!mask) return nullptr;
+  if (mask->ndim() != 3 || mask->shape(0) != l.outer || mask->shape(1) != l.time ||
+      mask->shape(2) != l.groups)
+    throw py::value_error("mask must have the loss shape (" + std::to_string(l.outer) + ", " +
+                          std::to_string(l.time) + ", " + std::to_string(l.groups) + "), got " +
+                          ShapeString(*mask));
+  return mask->data();
+}
+
+// Runs fn(begin, end) over [0, units) on up to `threads` threads (0 = all
+// cores); each unit goes to exactly one thread, so results do not depend on
+// the thread count.
+template <typename Fn>
+void ParallelUnits(int64_t units, int64_t elements, int threads, Fn fn) {
+  if (units <= 0) return;
+  int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (elements < kParallelThreshold) n = 1;
+  n = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, units)));
+  if (n == 1) return fn(0, units);
+  std::vector<std::thread> pool;
+  const int64_t chunk = (units + n - 1) / n;
+  for (int i = 0; i < n; ++i) {
+    const int64_t b = i * chunk, e = std::min(units, b + chunk);
+    if (b < e) pool.emplace_back([=] { fn(b, e); });
+  }
+  for (auto& t : pool) t.join();
+}
+
+template <typename T>
+py::tuple Forward(const Array<T>& y_true, const Array<T>& y_pred,
+                  const std::optional<BoolArray>& mask, const std::string& method, double eps,
+                  int threads) {
+  const Method m = ParseMethod(method);
+  CheckEps(eps);
+  const Layout l = CheckData(y_true, y_pred);
+  const bool* mk = CheckMask(mask, l);
+  Array<T> loss({l.outer, l.time, l.groups});
+  py::array_t<double> stats({l.outer, l.inner(), static_cast<int64_t>(kStatsPerRow)});
+  const T* x = y_true.data();
+  const T* y = y_pred.data();
+  T* out = loss.mutable_data();
+  double* st = stats.mutable_data();
+  {
+    py::gil_scoped_release release;
+    if (loss_is_all_zero(l)) std::fill(out, out + l.loss_elements(), T(0));
+    ParallelUnits(num_work_units(l), l.elements(), threads, [&](int64_t b, int64_t e) {
+      corr_loss_forward<T>(l, m, eps, x, y, mk, out, st, b, e);
+    });
+  }
+  return py::make_tuple(loss, stats);
+}
+
+template <typename T>
+py::tuple Backward(const Array<T>& grad, const Array<T>& y_true, const Array<T>& y_pred,
+                   const std::optional<BoolArray>& mask, const py::array_t<double>& stats,
+                   const std::string& method, double eps, int threads) {
+  const Method m = ParseMethod(method);
+  CheckEps(eps);
+  const Layout l = CheckData(y_true, y_pred);
+  const bool* mk = CheckMask(mask, l);
+  if (grad.ndim() != 3 || grad.shape(0) != l.outer || grad.shape(1) != l.time ||
+      grad.shape(2) != l.groups)
+    throw py::value_error("grad must have the loss shape, got " + ShapeString(grad));
+  if (stats.ndim() != 3 || stats.shape(0) != l.outer || stats.shape(1) != l.inner() ||
+      stats.shape(2) != kStatsPerRow)
+    throw py::value_error("stats must have shape (outer, groups*channels, " +
+                          std::to_string(kStatsPerRow) + "), got " + ShapeString(stats));
+  Array<T> grad_true({l.outer, l.time, l.groups, l.channels});
+  Array<T> grad_pred({l.outer, l.time, l.groups, l.channels});
+  const T* g = grad.data();
+  const T* x = y_true.data();
+  const T* y = y_pred.data();
+  const double* st = stats.data();
+  T* gx = grad_true.mutable_data();
+  T* gy = grad_pred.mutable_data();
+  {
+    py::gil_scoped_release release;
+    ParallelUnits(num_work_units(l), l.elements(), threads, [&](int64_t b, int64_t e) {
+      corr_loss_backward<T>(l, m, eps, g, x, y, mk, st, gx, gy, b, e);
+    });
+  }
+  return py::make_tuple(grad_true, grad_pred);
+}
+
+template <typename T>
+Array<T> Coefficients(const py::array_t<double>& stats, const std::string& method, double eps) {
+  const Method m = ParseMethod(method);
+  CheckEps(eps);
+  if (stats.ndim() != 3 || stats.shape(2) != kStatsPerRow)
+    throw py::value_error("stats must have shape (outer, rows, " + std::to_string(kStatsPerRow) +
+                          "), got " + ShapeString(stats));
+  Array<T> coef({stats.shape(0), stats.shape(1)});
+  corr_coefficients<T>(m, eps, stats.data(), coef.mutable_data(), 0,
+                       stats.shape(0) * stats.shape(1));
+  return coef;
+}
+
+template <typename T>
+void Bind(py::module_& mod, const std::string& suffix) {
+  mod.def(("forward_" + suffix).c_str(), &Forward<T>, py::arg("y_true"), py::arg("y_pred"),
+          py::arg("mask"), py::arg("method"), py::arg("eps"), py::arg("threads") = 0);
+  mod.def(("backward_" + suffix).c_str(), &Backward<T>, py::arg("grad"), py::arg("y_true"),
+          py::arg("y_pred"), py::arg("mask"), py::arg("stats"), py::arg("method"), py::arg("eps"),
+          py::arg("threads") = 0);
+}
+
+}  // namespace
+}  // namespace corrops
+
+PYBIND11_MODULE(_corrops_numpy, mod) {
+  mod.doc() = "corrops core engine for NumPy arrays in the canonical layout";
+  corrops::Bind<double>(mod, "f64");
+  corrops::Bind<float>(mod, "f32");
+  mod.def("coefficients_f64", &corrops::Coefficients<double>, py::arg("stats"), py::arg("method"),
+          py::arg("eps"));
+  mod.attr("stats_per_row") = corrops::kStatsPerRow;
+}
