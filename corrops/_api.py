@@ -92,10 +92,10 @@ def corrcoef(
 def _fused_corrcoef(c: _inputs.Canonical) -> tf.Tensor:
     # One row per (group, channel), so the per-step loss is per row; then
     # coefficient = 1 - mean over valid steps (differentiable via the op).
-    shape4 = tf.shape(c.x)
+    shape4 = tf.shape(c.x, out_type=tf.int64)
     rows3 = tf.stack([shape4[0], shape4[1], shape4[2] * shape4[3]])
-    x = tf.reshape(c.x, tf.concat([rows3, [1]], 0))
-    y = tf.reshape(c.y, tf.concat([rows3, [1]], 0))
+    x = tf.reshape(c.x, tf.concat([rows3, tf.ones([1], tf.int64)], 0))
+    y = tf.reshape(c.y, tf.concat([rows3, tf.ones([1], tf.int64)], 0))
     mask = None
     if c.mask is not None:
         mask = tf.reshape(tf.broadcast_to(c.mask[..., tf.newaxis], shape4), rows3)

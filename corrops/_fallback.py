@@ -72,7 +72,7 @@ def row_moments(
     # Means are shift + mean(x - shift), the shift being each row's first valid
     # value: a constant row then has deviations of exactly 0 (as in csrc/core).
     if mask is None:
-        steps = tf.cast(tf.shape(x)[1], x.dtype)
+        steps = tf.cast(tf.shape(x, out_type=tf.int64)[1], x.dtype)
         inv_n = 1.0 / tf.maximum(steps, 1.0)
         # keepdims sum of the first step: the first value, or 0 when T = 0.
         kx = tf.reduce_sum(x[:, :1], axis=1, keepdims=True)
@@ -121,7 +121,7 @@ def corr_loss(
     mom = row_moments(x, y, mask, method, eps)
     per_channel = 1.0 - mom.dx * mom.dy * mom.scale
     # Mean over channels, defined as 0 for zero channels (not 0/0).
-    channels = tf.cast(tf.shape(x)[-1], acc)
+    channels = tf.cast(tf.shape(x, out_type=tf.int64)[-1], acc)
     loss = tf.reduce_sum(per_channel, axis=-1) / tf.maximum(channels, 1.0)
     if mask is not None:
         loss = tf.where(mask, loss, tf.zeros_like(loss))

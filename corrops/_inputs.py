@@ -130,12 +130,12 @@ def canonicalize(
         )
 
     static = y_pred.shape.merge_with(y_true.shape)
-    dyn = tf.shape(y_pred)
+    dyn = tf.shape(y_pred, out_type=tf.int64)  # int64: dims may exceed 2**31
     has_channels = rank >= 3
     outer = _prod(dyn[:axis])
     time = dyn[axis]
     groups = _prod(dyn[axis + 1 : rank - 1]) if has_channels else _prod(dyn[axis + 1 :])
-    channels = dyn[-1] if has_channels else tf.constant(1, tf.int32)
+    channels = dyn[-1] if has_channels else tf.constant(1, tf.int64)
     shape4 = tf.stack([outer, time, groups, channels])
     x = tf.reshape(y_true, shape4)
     y = tf.reshape(y_pred, shape4)
@@ -174,7 +174,7 @@ def _assert_same_shape(
     if t.shape.is_fully_defined() and want_static.is_fully_defined():
         return out  # already proven equal by the static checks
     check = tf.debugging.assert_equal(
-        tf.shape(t), want, message=f"{name} must have shape {want_static}"
+        tf.shape(t, out_type=tf.int64), want, message=f"{name} must have shape {want_static}"
     )
     with tf.control_dependencies([check]):
         return tf.identity(out)

@@ -118,7 +118,7 @@ class _CorrelationMetric(keras.metrics.Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         c = _inputs.canonicalize(y_true, y_pred, self.axis, keras_mask(y_pred), "pearson", 1.0)
         x, y = tf.cast(c.x, _F64), tf.cast(c.y, _F64)  # (O, T, M, C)
-        shape3 = tf.shape(x)[:3]
+        shape3 = tf.shape(x, out_type=tf.int64)[:3]
         w = tf.ones(shape3, _F64) if c.mask is None else tf.cast(c.mask, _F64)
         seq_w = None
         if sample_weight is not None:
@@ -126,7 +126,14 @@ class _CorrelationMetric(keras.metrics.Metric):
             per_sequence = sw.shape.rank == 1 and c.loss_static.rank != 1
             if sw.shape.rank == 1 and c.loss_static.rank > 1:
                 sw = tf.reshape(
-                    sw, tf.concat([tf.shape(sw), tf.ones([c.loss_static.rank - 1], tf.int32)], 0)
+                    sw,
+                    tf.concat(
+                        [
+                            tf.shape(sw, out_type=tf.int64),
+                            tf.ones([c.loss_static.rank - 1], tf.int64),
+                        ],
+                        0,
+                    ),
                 )
             sw3 = tf.reshape(tf.broadcast_to(sw, c.loss_shape), shape3)
             if per_sequence and self.mode == "per_sequence":
