@@ -7,4 +7,9 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 find csrc -name '*.h' -o -name '*.cc' -o -name '*.cu' | xargs .venv/bin/clang-format --dry-run -Werror
+# csrc/core's own C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+.venv/bin/cmake -S . -B build/core-sanitize -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF \
+  -DCORROPS_BUILD_CORE_TESTS=ON -DCORROPS_SANITIZE=ON -DPython3_EXECUTABLE="$PWD/.venv/bin/python" > /dev/null
+.venv/bin/cmake --build build/core-sanitize -j 2 > /dev/null
+(cd build/core-sanitize && ../../.venv/bin/ctest --output-on-failure)
 .venv/bin/python -m pytest tests "$@"

@@ -1,0 +1,218 @@
+// Framework-free tests of csrc/core, built with and without sanitizers
+// (CMake option CORROPS_SANITIZE). Compares the engine against a naive
+// double-precision transcription of DESIGN.md, checks the edge-case table and
+// that results do not depend on how work units are split.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "core/cpu_engine.h"
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+#define EXPECT(cond, ...)                              \
+  do {                                                 \
+    ++checks;                                          \
+    if (!(cond)) {                                     \
+      ++failures;                                      \
+      std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+      std::printf(__VA_ARGS__);                        \
+      std::printf("\n");                               \
+    }                                                  \
+  } while (0)
+
+using corrops::Layout;
+using corrops::Method;
+
+struct Naive {
+  std::vector<double> loss, gx, gy;
+};
+
+// DESIGN.md, literally: per row (o, g, c), over valid steps.
+Naive NaiveCorr(const Layout& l, Method method, double eps, const std::vector<double>& x,
+                const std::vector<double>& y, const std::vector<bool>* mask,
+                const std::vector<double>& g) {
+  Naive r{std::vector<double>(l.loss_elements(), 0.0), std::vector<double>(l.elements(), 0.0),
+          std::vector<double>(l.elements(), 0.0)};
+  const int64_t I = l.inner();
+  for (int64_t o = 0; o < l.outer; ++o)
+    for (int64_t j = 0; j < I; ++j) {
+      const int64_t grp = j / l.channels;
+      auto at = [&](int64_t t) { return (o * l.time + t) * I + j; };
+      auto mat = [&](int64_t t) { return (o * l.time + t) * l.groups + grp; };
+      auto ok = [&](int64_t t) { return !mask || (*mask)[mat(t)]; };
+      double n = 0, mx = 0, my = 0;
+      for (int64_t t = 0; t < l.time; ++t)
+        if (ok(t)) n += 1, mx += x[at(t)], my += y[at(t)];
+      if (n == 0) continue;
+      mx /= n, my /= n;
+      double vx = 0, vy = 0;
+      for (int64_t t = 0; t < l.time; ++t)
+        if (ok(t)) {
+          vx += (x[at(t)] - mx) * (x[at(t)] - mx);
+          vy += (y[at(t)] - my) * (y[at(t)] - my);
+        }
+      vx /= n, vy /= n;
+      const double q = std::sqrt(vx * vy);
+      const double d = method == Method::kPearson ? q + eps : vx + vy + (mx - my) * (mx - my) + eps;
+      const double k = method == Method::kPearson ? 1.0 : 2.0;
+      double s1 = 0, s1p = 0, s2 = 0;
+      for (int64_t t = 0; t < l.time; ++t)
+        if (ok(t)) {
+          const double dx = x[at(t)] - mx, dy = y[at(t)] - my, gt = g[mat(t)] / l.channels;
+          r.loss[mat(t)] += (1.0 - k * dx * dy / d) / l.channels;
+          s1 += gt * dx, s1p += gt * dy, s2 += gt * dx * dy;
+        }
+      for (int64_t t = 0; t < l.time; ++t)
+        if (ok(t)) {
+          const double dx = x[at(t)] - mx, dy = y[at(t)] - my, gt = g[mat(t)] / l.channels;
+          if (method == Method::kPearson) {
+            const double c = q > 0 ? s2 / (d * d) / (n * q) : 0.0;
+            r.gy[at(t)] = -(gt * dx - s1 / n) / d + c * vx * dy;
+            r.gx[at(t)] = -(gt * dy - s1p / n) / d + c * vy * dx;
+          } else {
+            const double e = 4 * s2 / (n * d * d);
+            r.gy[at(t)] = -2 * (gt * dx - s1 / n) / d + e * (dy - (mx - my));
+            r.gx[at(t)] = -2 * (gt * dy - s1p / n) / d + e * (dx + (mx - my));
+          }
+        }
+    }
+  return r;
+}
+
+template <typename T>
+struct Run {
+  std::vector<T> loss, gx, gy;
+  std::vector<double> stats;
+};
+
+// Runs the engine with the work units split into `pieces` calls.
+template <typename T>
+Run<T> Engine(const Layout& l, Method method, double eps, const std::vector<T>& x,
+              const std::vector<T>& y, const bool* mask, const std::vector<T>& g, int pieces) {
+  Run<T> r{std::vector<T>(l.loss_elements()), std::vector<T>(l.elements()),
+           std::vector<T>(l.elements()), std::vector<double>(l.rows() * corrops::kStatsPerRow)};
+  const int64_t units = corrops::num_work_units(l);
+  if (corrops::loss_is_all_zero(l)) std::fill(r.loss.begin(), r.loss.end(), T(0));
+  for (int p = 0; p < pieces; ++p) {
+    const int64_t b = units * p / pieces, e = units * (p + 1) / pieces;
+    corrops::corr_loss_forward<T>(l, method, eps, x.data(), y.data(), mask, r.loss.data(),
+                                  r.stats.data(), b, e);
+  }
+  for (int p = pieces - 1; p >= 0; --p) {  // reverse order: independence of units
+    const int64_t b = units * p / pieces, e = units * (p + 1) / pieces;
+    corrops::corr_loss_backward<T>(l, method, eps, g.data(), x.data(), y.data(), mask,
+                                   r.stats.data(), r.gx.data(), r.gy.data(), b, e);
+  }
+  return r;
+}
+
+double MaxRelErr(const std::vector<double>& want, const std::vector<double>& got) {
+  double scale = 1.0, err = 0.0;
+  for (double w : want) scale = std::max(scale, std::fabs(w));
+  for (size_t i = 0; i < want.size(); ++i) err = std::max(err, std::fabs(want[i] - got[i]));
+  return err / scale;
+}
+
+template <typename T>
+std::vector<double> AsDouble(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+void CheckLayout(const Layout& l, Method method, bool masked, std::mt19937& rng) {
+  std::normal_distribution<double> normal;
+  std::vector<double> x(l.elements()), y(l.elements()), g(l.loss_elements());
+  for (auto& v : x) v = normal(rng) + 0.5;
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.6 * x[i] + normal(rng);
+  for (auto& v : g) v = normal(rng);
+  std::vector<bool> maskv(l.loss_elements(), true);
+  std::vector<char> mask_bytes(l.loss_elements(), 1);
+  if (masked)
+    for (size_t i = 0; i < maskv.size(); ++i) mask_bytes[i] = maskv[i] = (rng() % 4) != 0;
+  const bool* mask = masked ? reinterpret_cast<const bool*>(mask_bytes.data()) : nullptr;
+  const Naive want = NaiveCorr(l, method, 1e-7, x, y, masked ? &maskv : nullptr, g);
+  const auto r64 = Engine<double>(l, method, 1e-7, x, y, mask, g, 1);
+  EXPECT(MaxRelErr(want.loss, r64.loss) < 1e-10, "loss f64 O=%ld T=%ld M=%ld C=%ld", l.outer,
+         l.time, l.groups, l.channels);
+  EXPECT(MaxRelErr(want.gx, r64.gx) < 1e-9, "grad x f64 T=%ld C=%ld", l.time, l.channels);
+  EXPECT(MaxRelErr(want.gy, r64.gy) < 1e-9, "grad y f64 T=%ld C=%ld", l.time, l.channels);
+  const auto split = Engine<double>(l, method, 1e-7, x, y, mask, g, 3);
+  EXPECT(split.loss == r64.loss && split.gx == r64.gx && split.gy == r64.gy,
+         "results depend on the work split");
+  const std::vector<float> xf(x.begin(), x.end()), yf(y.begin(), y.end()), gf(g.begin(), g.end());
+  const auto r32 = Engine<float>(l, method, 1e-7, xf, yf, mask, gf, 2);
+  EXPECT(MaxRelErr(want.loss, AsDouble(r32.loss)) < 1e-3, "loss f32 T=%ld", l.time);
+  EXPECT(MaxRelErr(want.gy, AsDouble(r32.gy)) < 1e-3, "grad f32 T=%ld", l.time);
+}
+
+void CheckEdgeCases() {
+  const Layout l{3, 7, 1, 1};
+  std::vector<double> x(21), y(21), g(21, 1.0);
+  for (int i = 0; i < 21; ++i) x[i] = std::sin(i), y[i] = std::cos(3.0 * i);
+  for (int t = 0; t < 7; ++t) y[7 + t] = 0.25;  // row 1: constant prediction
+  std::vector<char> m(21, 1);
+  for (int t = 0; t < 7; ++t) m[14 + t] = t == 3;  // row 2: one valid step
+  for (Method method : {Method::kPearson, Method::kCcc}) {
+    const auto r = Engine<double>(l, method, 1e-7, x, y, reinterpret_cast<bool*>(m.data()), g, 1);
+    for (int t = 0; t < 7; ++t) {
+      EXPECT(std::isfinite(r.gx[7 + t]) && std::isfinite(r.gy[7 + t]), "constant row finite");
+      EXPECT(r.gx[14 + t] == 0 && r.gy[14 + t] == 0, "n = 1 has zero gradient");
+      EXPECT(r.loss[14 + t] == (t == 3 ? 1.0 : 0.0), "n = 1 loss");
+    }
+    if (method == Method::kPearson)
+      for (int t = 0; t < 7; ++t) EXPECT(r.loss[7 + t] == 1.0, "constant row loss 1");
+  }
+  std::vector<char> none(21, 0);  // fully masked
+  const auto z =
+      Engine<double>(l, Method::kPearson, 1e-7, x, y, reinterpret_cast<bool*>(none.data()), g, 1);
+  for (int i = 0; i < 21; ++i) EXPECT(z.loss[i] == 0 && z.gx[i] == 0 && z.gy[i] == 0, "masked");
+  std::vector<double> xn = x;
+  xn[9] = NAN;  // NaN confined to row 1
+  const auto nn = Engine<double>(l, Method::kPearson, 1e-7, xn, y, nullptr, g, 1);
+  const auto clean = Engine<double>(l, Method::kPearson, 1e-7, x, y, nullptr, g, 1);
+  for (int t = 0; t < 7; ++t) {
+    EXPECT(std::isnan(nn.loss[7 + t]), "NaN row is NaN");
+    EXPECT(nn.loss[t] == clean.loss[t] && nn.loss[14 + t] == clean.loss[14 + t], "other rows");
+  }
+  // Empty and zero-channel layouts: nothing to do, no out-of-bounds access.
+  for (Layout e :
+       {Layout{0, 5, 1, 1}, Layout{2, 0, 1, 3}, Layout{2, 5, 1, 0}, Layout{2, 5, 0, 2}}) {
+    std::vector<double> ex(e.elements()), eg(e.loss_elements());
+    const auto r = Engine<double>(e, Method::kCcc, 1e-7, ex, ex, nullptr, eg, 1);
+    for (double v : r.loss) EXPECT(v == 0.0, "empty loss is 0");
+  }
+  // Scale robustness: float values near 1e30 and 1e-30 (whose squares over-
+  // or underflow float) against the double reference on the same values.
+  for (float s : {1e30f, 1e-30f}) {
+    std::vector<float> xs(21), ys(21), gs(21, 1.0f);
+    std::vector<double> xd(21), yd(21);
+    for (int i = 0; i < 21; ++i) {
+      xs[i] = s * static_cast<float>(x[i]), ys[i] = s * static_cast<float>(y[i]);
+      xd[i] = xs[i], yd[i] = ys[i];
+    }
+    const Naive want = NaiveCorr(l, Method::kPearson, 1e-7, xd, yd, nullptr, g);
+    const auto r = Engine<float>(l, Method::kPearson, 1e-7, xs, ys, nullptr, gs, 1);
+    EXPECT(MaxRelErr(want.loss, AsDouble(r.loss)) < 1e-4, "scale %g loss", s);
+    for (int i = 0; i < 21; ++i) EXPECT(std::isfinite(r.gx[i]), "scale %g finite grad", s);
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(7);
+  const Layout layouts[] = {{4, 1, 1, 1},  {3, 2, 1, 1},   {2, 15, 1, 1},  {2, 16, 1, 1},
+                            {2, 17, 1, 1}, {3, 100, 1, 1}, {2, 9, 3, 1},   {2, 9, 1, 3},
+                            {2, 33, 5, 2}, {1, 20, 70, 1}, {2, 12, 3, 40}, {1, 300, 1, 1}};
+  for (const Layout& l : layouts)
+    for (Method method : {Method::kPearson, Method::kCcc})
+      for (bool masked : {false, true}) CheckLayout(l, method, masked, rng);
+  CheckEdgeCases();
+  std::printf("%d passed, %d failed\n", checks - failures, failures);
+  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+}
