@@ -104,9 +104,10 @@ def row_moments(
         denom = _safe_sqrt(vx) * _safe_sqrt(vy) + eps_s
     else:
         denom = vx + vy + tf.square((mx - my) * inv_s) + eps_s
-    # D is 0 only if the scaled eps underflowed on a constant row (where every
-    # dx*dy is 0): keep it at the smallest normal so nothing becomes NaN.
-    denom = tf.where((denom > 0) | tf.math.is_nan(denom), denom, _smallest_normal(x.dtype))
+    # D is below the smallest normal only if the scaled eps underflowed on a
+    # constant row (where every dx*dy is 0): raise it so 1/D stays finite.
+    tiny = _smallest_normal(x.dtype)
+    denom = tf.where((denom >= tiny) | tf.math.is_nan(denom), denom, tiny)
     scale = (1.0 if method == "pearson" else 2.0) / denom
     return RowMoments(dx, dy, mx, my, vx, vy, cxy, denom, scale)
 

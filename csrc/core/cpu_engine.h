@@ -28,14 +28,6 @@
 
 namespace corrops {
 
-struct Layout {
-  int64_t outer = 0, time = 0, groups = 0, channels = 0;
-  int64_t inner() const { return groups * channels; }
-  int64_t rows() const { return outer * inner(); }
-  int64_t elements() const { return outer * time * inner(); }
-  int64_t loss_elements() const { return outer * time * groups; }
-};
-
 namespace detail {
 
 constexpr int kLanes = 16;
@@ -226,7 +218,8 @@ template <bool kMasked, typename A>
 void expand_mask(const Block& b, const bool* m, int64_t s, char* CORROPS_RESTRICT valid) {
   if (!kMasked) return;
   const bool* ms = m + b.out + s * b.out_ld;
-  for (int64_t j = 0; j < b.w; ++j) valid[j] = ms[j / b.channels] ? 1 : 0;
+  for (int64_t g = 0, j = 0; g < b.w / b.channels; ++g)
+    for (int64_t c = 0; c < b.channels; ++c, ++j) valid[j] = ms[g] ? 1 : 0;
 }
 
 template <bool kMasked, typename T, typename A>
@@ -341,7 +334,10 @@ void block_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const 
     const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
     const T* gs = gr + b.out + s * b.out_ld;
     expand_mask<kMasked, A>(b, m, s, valid);
-    for (int64_t j = 0; j < w; ++j) gvals[j] = cvt<A>(gs[j / C]) * inv_c;
+    for (int64_t g = 0, j = 0; g < w / C; ++g) {
+      const A gv = cvt<A>(gs[g]) * inv_c;
+      for (int64_t c = 0; c < C; ++c, ++j) gvals[j] = gv;
+    }
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
       const A gv = v ? gvals[j] : A(0);
@@ -370,7 +366,10 @@ void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const
     const int64_t base = b.data + s * b.ld;
     const T* gs = gr + b.out + s * b.out_ld;
     expand_mask<kMasked, A>(b, m, s, valid);
-    for (int64_t j = 0; j < w; ++j) gvals[j] = cvt<A>(gs[j / C]) * inv_c;
+    for (int64_t g = 0, j = 0; g < w / C; ++g) {
+      const A gv = cvt<A>(gs[g]) * inv_c;
+      for (int64_t c = 0; c < C; ++c, ++j) gvals[j] = gv;
+    }
     const T* CORROPS_RESTRICT xs = x + base;
     const T* CORROPS_RESTRICT ys = y + base;
     T* CORROPS_RESTRICT gxs = gx + base;

@@ -14,12 +14,26 @@
 
 namespace corrops {
 
+#if !defined(__CUDA_ARCH__)
 using std::frexp;
 using std::isfinite;
 using std::ldexp;
 using std::sqrt;
+#endif
 
 enum class Method : int { kPearson = 0, kCcc = 1 };
+
+// Canonical layout shared by every implementation: data of shape (outer,
+// time, groups, channels), row-major; one row is one (outer, group, channel)
+// sequence along time; loss/mask/upstream gradient have shape (outer, time,
+// groups).
+struct Layout {
+  int64_t outer = 0, time = 0, groups = 0, channels = 0;
+  CORROPS_HOST_DEVICE int64_t inner() const { return groups * channels; }
+  CORROPS_HOST_DEVICE int64_t rows() const { return outer * inner(); }
+  CORROPS_HOST_DEVICE int64_t elements() const { return outer * time * inner(); }
+  CORROPS_HOST_DEVICE int64_t loss_elements() const { return outer * time * groups; }
+};
 
 // Per-row statistics saved by the forward op for the backward op, stored as
 // doubles in this order (kStatsPerRow values per row). The second moments are
@@ -77,9 +91,11 @@ CORROPS_HOST_DEVICE double smallest_normal<double>() {
   return 2.2250738585072014e-308;
 }
 
-// Denominator D (scaled) of DESIGN.md for either method. D can only be 0 when
-// the scaled eps underflowed on a constant row, where every dx*dy is 0 anyway:
-// it is then kept at the smallest normal number so nothing becomes NaN.
+// Denominator D (scaled) of DESIGN.md for either method. D can only fall
+// below the smallest normal number (0, or subnormal where the CPU does not
+// flush them) when the scaled eps underflowed on a constant row, where every
+// dx*dy is 0 anyway: it is then raised to the smallest normal number so that
+// 1/D stays finite and nothing becomes NaN.
 template <typename A>
 CORROPS_HOST_DEVICE A denominator(Method method, const RowStats<A>& s, A eps_s) {
   A d;
@@ -89,7 +105,7 @@ CORROPS_HOST_DEVICE A denominator(Method method, const RowStats<A>& s, A eps_s) 
     const A dm = (s.mx - s.my) * s.inv_s;
     d = s.vx + s.vy + dm * dm + eps_s;
   }
-  return d > A(0) || d != d ? d : smallest_normal<A>();
+  return d >= smallest_normal<A>() || d != d ? d : smallest_normal<A>();
 }
 
 // Forward: L_t = 1 - scale * dx'_t * dy'_t with dx' = (x - mx) * inv_s

@@ -1,0 +1,1 @@
+"""Benchmarks are their own pytest run (not part of tests/)."""

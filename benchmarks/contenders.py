@@ -1,0 +1,172 @@
+"""What the benchmarks compare, and how one measurement is taken.
+
+Every contender computes the per-step loss of ``(x, y)`` and, for
+``forward+backward``, the gradient of its mean with respect to ``y`` (a
+``GradientTape``), as a training step does. Graph and XLA contenders run K
+iterations inside one ``tf.function`` over K different inputs: the per-call
+dispatch cost of a tf.function (~0.1-0.4 ms here) is paid once per K, as it is
+once per training step, and different data per iteration keeps XLA from
+hoisting the work out of the loop. Eager contenders run the same K iterations
+from Python, which is what eager code costs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import corrops
+
+
+def seed_formula(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """The seed question's final my_loss (Keras 3 ops), what users write today."""
+    ops = keras.ops
+    s1, s2 = ops.squeeze(y_true, -1), ops.squeeze(y_pred, -1)
+    d1 = s1 - ops.mean(s1, axis=-1, keepdims=True)
+    d2 = s2 - ops.mean(s2, axis=-1, keepdims=True)
+    den = ops.sqrt(
+        ops.mean(ops.square(d1), axis=-1, keepdims=True)
+        * ops.mean(ops.square(d2), axis=-1, keepdims=True)
+    )
+    return 1.0 - d1 * d2 / (den + keras.config.epsilon())
+
+
+def _seed_t(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """seed_formula with the time axis at 1 and a mean over channels: the same
+    ops for C = 1 (the seed squeezes C and reduces the last axis), and it also
+    runs for C > 1. The benchmarks use this form."""
+    d1 = y_true - tf.reduce_mean(y_true, axis=1, keepdims=True)
+    d2 = y_pred - tf.reduce_mean(y_pred, axis=1, keepdims=True)
+    den = tf.sqrt(
+        tf.reduce_mean(tf.square(d1), axis=1, keepdims=True)
+        * tf.reduce_mean(tf.square(d2), axis=1, keepdims=True)
+    )
+    return tf.reduce_mean(1.0 - d1 * d2 / (den + keras.config.epsilon()), axis=-1)
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    loss: Callable  # (y_true, y_pred, mask) -> per-step loss
+    mode: str  # "eager", "graph" or "xla"
+    supports_mask: bool = True
+
+
+def _seed(y_true, y_pred, mask=None):
+    if mask is not None:
+        raise ValueError("the seed formula has no mask")
+    return _seed_t(y_true, y_pred)
+
+
+CONTENDERS = [
+    Contender("seed eager", _seed, "eager", supports_mask=False),
+    Contender("seed graph", _seed, "graph", supports_mask=False),
+    Contender("seed XLA", _seed, "xla", supports_mask=False),
+    Contender(
+        "fallback graph", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="tf"), "graph"
+    ),
+    Contender(
+        "fallback XLA", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="tf"), "xla"
+    ),
+    Contender("fused", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="fused"), "graph"),
+]
+BY_NAME = {c.name: c for c in CONTENDERS}
+
+
+@dataclass(frozen=True)
+class Case:
+    shape: tuple[int, int, int]
+    masked: bool = False
+
+    @property
+    def id(self) -> str:
+        b, t, c = self.shape
+        return f"{b}x{t}x{c}" + ("-masked" if self.masked else "")
+
+
+def grid() -> list[Case]:
+    if os.environ.get("CORROPS_BENCH_SMOKE"):
+        return [Case((4, 16, 1)), Case((3, 8, 2)), Case((4, 16, 1), masked=True)]
+    return [
+        Case((20, 100, 1)),
+        Case((64, 1000, 1)),
+        Case((256, 4096, 1)),
+        Case((64, 65536, 1)),
+        Case((32, 2048, 8)),
+        Case((256, 4096, 1), masked=True),  # variable lengths, 50-100% of T valid
+    ]
+
+
+def iterations(case: Case) -> int:
+    """K iterations per measured call: ~4M+ elements per call, at least 4."""
+    if os.environ.get("CORROPS_BENCH_SMOKE"):
+        return 2
+    elements = int(np.prod(case.shape))
+    return int(min(200, max(4, 2**22 // elements)))
+
+
+def make_inputs(case: Case, dtype: tf.DType, k: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(k, *case.shape)).astype(np.float32)
+    y = (0.5 * x + rng.normal(size=x.shape)).astype(np.float32)
+    mask = None
+    if case.masked:
+        b, t, _ = case.shape
+        lengths = rng.integers(t // 2, t + 1, size=(k, b))
+        mask = tf.constant(np.arange(t)[None, None, :] < lengths[..., None])
+    return tf.cast(tf.constant(x), dtype), tf.cast(tf.constant(y), dtype), mask
+
+
+def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: bool):
+    """Returns (run, k): run() executes k iterations and blocks until done."""
+    k = iterations(case)
+    xs, ys, masks = make_inputs(case, dtype, k)
+
+    def one(x, y, m):
+        if not backward:
+            return tf.reduce_sum(tf.cast(contender.loss(x, y, m), tf.float32)[..., :1])
+        with tf.GradientTape() as tape:
+            tape.watch(y)
+            total = tf.reduce_mean(tf.cast(contender.loss(x, y, m), tf.float32))
+        grad = tape.gradient(total, y)
+        return total + tf.cast(tf.reduce_sum(grad[..., :1, :1]), tf.float32)
+
+    if contender.mode == "eager":
+
+        def run():
+            acc = 0.0
+            for i in range(k):
+                acc += float(one(xs[i], ys[i], None if masks is None else masks[i]))
+            return acc
+
+        return run, k
+
+    @tf.function(jit_compile=contender.mode == "xla")
+    def loop(xs, ys, masks):
+        acc = tf.constant(0.0)
+        for i in tf.range(k):
+            acc += one(xs[i], ys[i], None if masks is None else masks[i])
+        return acc
+
+    def run():
+        return float(loop(xs, ys, masks))
+
+    run()  # trace / compile outside the measurement
+    return run, k
+
+
+def floor_bytes(case: Case, dtype: tf.DType, backward: bool) -> int:
+    """Bytes an ideal fused implementation must move: read x, y; write the
+    loss; and for the backward read x, y, g and write both gradients."""
+    b, t, c = case.shape
+    item = dtype.size
+    elems, steps = b * t * c, b * t
+    forward = 2 * elems * item + steps * item
+    if not backward:
+        return forward
+    return forward + 2 * elems * item + steps * item + 2 * elems * item

@@ -1,0 +1,343 @@
+"""Runs the benchmark suite and writes benchmarks/REPORT.md and report.png.
+
+    python benchmarks/report.py [--quick]
+
+Measured in the same run: the machine's streaming bandwidth (a copy on all
+cores), the suite (median time per iteration of every contender), peak
+temporary memory of forward+backward (TF's BFC allocator statistics, in a
+subprocess) and the fused op's intra-op thread scaling (subprocesses). Speed
+targets are stated as ratios from this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def stream_bandwidth(megabytes: int = 512, repeats: int = 7) -> float:
+    """GB/s of a copy split over all cores (bytes read + bytes written)."""
+    n = megabytes * 2**20 // 8
+    src = np.ones(n)
+    dst = np.empty_like(src)
+    cores = os.cpu_count() or 1
+    bounds = np.linspace(0, n, cores + 1).astype(int)
+
+    def part(i: int) -> None:
+        np.copyto(dst[bounds[i] : bounds[i + 1]], src[bounds[i] : bounds[i + 1]])
+
+    best = float("inf")
+    for _ in range(repeats):
+        threads = [threading.Thread(target=part, args=(i,)) for i in range(cores)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        best = min(best, time.perf_counter() - start)
+    return 2 * src.nbytes / best / 1e9
+
+
+MEMORY_SCRIPT = """
+import json, numpy as np, tensorflow as tf, corrops
+shape = (256, 4096, 1)
+rng = np.random.default_rng(0)
+x = tf.constant(rng.normal(size=shape), tf.float32)
+y = tf.constant(rng.normal(size=shape), tf.float32)
+out = {}
+for name, impl, jit in [("fused", "fused", False), ("fallback graph", "tf", False),
+                        ("fallback XLA", "tf", True)]:
+    @tf.function(jit_compile=jit)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(y)
+            total = tf.reduce_mean(corrops.corr_loss(x, y, impl=impl))
+        return tape.gradient(total, y)
+    step(x, y)  # trace and compile first
+    base = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    g = step(x, y)
+    peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+    # Temporaries: the peak above what was live before, less the result itself.
+    out[name] = peak - base - int(np.prod(g.shape)) * 4
+    del g
+print(json.dumps(out))
+"""
+
+THREADS_SCRIPT = """
+import sys, json, time, numpy as np, tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[1]))
+tf.config.threading.set_inter_op_parallelism_threads(1)
+from benchmarks.contenders import BY_NAME, Case, make_runner
+run, k = make_runner(BY_NAME["fused"], Case((256, 4096, 1)), tf.float32, True)
+times = []
+for _ in range(7):
+    t = time.perf_counter(); run(); times.append((time.perf_counter() - t) / k)
+print(json.dumps(float(np.median(times))))
+"""
+
+
+def run_script(script: str, *args: str, extra_env: dict | None = None):
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={**ENV, **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_suite(json_path: Path, quick: bool) -> list[dict]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(HERE),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-json={json_path}",
+    ]
+    if quick:
+        cmd += ["-k", "float32 and fwd+bwd"]
+    subprocess.run(cmd, env=ENV, check=True, cwd=ROOT)
+    rows = []
+    for bench in json.loads(json_path.read_text())["benchmarks"]:
+        info = bench["extra_info"]
+        info["seconds"] = bench["stats"]["median"] / info["iterations"]
+        rows.append(info)
+    return rows
+
+
+def key(r: dict) -> tuple:
+    return (tuple(r["shape"]), r["masked"], r["dtype"], r["backward"])
+
+
+def case_label(shape, masked) -> str:
+    return f"({', '.join(map(str, shape))})" + (" masked" if masked else "")
+
+
+TARGETS_4X = [(20, 100, 1), (64, 1000, 1), (256, 4096, 1)]
+
+
+def evaluate_targets(rows, bandwidth, memory, scaling) -> list[tuple[str, str, str, bool]]:
+    import tensorflow as tf
+
+    from benchmarks.contenders import Case, floor_bytes
+
+    by = {(r["contender"], *key(r)): r["seconds"] for r in rows}
+
+    def t(name, shape, masked=False, dtype="float32", backward=True):
+        return by.get((name, tuple(shape), masked, dtype, backward))
+
+    out = []
+    for shape in TARGETS_4X:
+        f, s = t("fused", shape), t("seed graph", shape)
+        if f and s:
+            out.append(
+                (f"fused vs seed tf.function, {shape}", ">= 4x", f"{s / f:.1f}x", s / f >= 4)
+            )
+    for shape, need in [((64, 1000, 1), 4.0), ((256, 4096, 1), 2.5)]:
+        f, s = t("fused", shape), t("seed XLA", shape)
+        if f and s:
+            out.append(
+                (f"fused vs seed XLA, {shape}", f">= {need}x", f"{s / f:.1f}x", s / f >= need)
+            )
+    for shape in [(256, 4096, 1), (64, 65536, 1)]:
+        f = t("fused", shape)
+        if f:
+            floor = floor_bytes(Case(shape), tf.float32, backward=True)
+            ratio = floor / (bandwidth * 1e9) / f
+            out.append(
+                (f"floor time / fused time, {shape}", ">= 0.65", f"{ratio:.2f}", ratio >= 0.65)
+            )
+    if memory:
+        ratio = memory["fused"] / max(memory["fallback graph"], 1)
+        out.append(
+            (
+                "peak temporary memory fused / fallback graph, (256, 4096, 1)",
+                "<= 0.3",
+                f"{ratio:.2f}",
+                ratio <= 0.3,
+            )
+        )
+    if scaling:
+        ratio = scaling["1"] / scaling["2"]
+        out.append(
+            (
+                "fused intra-op threads 1 -> 2, (256, 4096, 1)",
+                ">= 1.6x",
+                f"{ratio:.2f}x",
+                ratio >= 1.6,
+            )
+        )
+    base = t("fused", (256, 4096, 1))
+    for label, other in [
+        ("(32, 2048, 8)", t("fused", (32, 2048, 8))),
+        ("(256, 4096, 1) masked", t("fused", (256, 4096, 1), masked=True)),
+    ]:
+        if base and other:
+            ratio = other / base
+            out.append(
+                (
+                    f"fused {label} vs (256, 4096, 1), same element count",
+                    "<= 1.3x",
+                    f"{ratio:.2f}x",
+                    ratio <= 1.3,
+                )
+            )
+    return out
+
+
+def write_report(rows, bandwidth, memory, scaling, quick) -> None:
+    import tensorflow as tf
+
+    lines = [
+        "# corrops benchmark report",
+        "",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; "
+        f"streaming bandwidth (copy on all cores, read+write) **{bandwidth:.1f} GB/s**, "
+        "measured in this run.",
+        "",
+        "Generated by `python benchmarks/report.py`" + (" --quick" if quick else "") + ". "
+        "Times are medians per iteration (see benchmarks/contenders.py: graph and XLA "
+        "contenders run K iterations on K different inputs inside one tf.function, so "
+        "dispatch is paid once per K as in a training step). `vs fused` = contender time / "
+        "fused time; `floor` = time an ideal fused op would need to move its bytes once at the "
+        "measured bandwidth, divided by the contender's time (1.0 = at the floor). This "
+        "machine is shared and noisy: compare ratios within one run.",
+        "",
+    ]
+    targets = evaluate_targets(rows, bandwidth, memory, scaling)
+    lines += ["## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in targets]
+    if memory:
+        lines += [
+            "",
+            "Peak temporary memory of forward+backward at (256, 4096, 1) float32 "
+            "(TF BFC allocator statistics, beyond inputs and the returned gradient): "
+            + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in memory.items())
+            + ".",
+        ]
+    if scaling:
+        lines += [
+            "",
+            f"Fused forward+backward at (256, 4096, 1) float32: "
+            f"{scaling['1'] * 1e3:.3f} ms with 1 intra-op thread, "
+            f"{scaling['2'] * 1e3:.3f} ms with 2.",
+        ]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    for backward in (True, False):
+        lines += ["", f"## {'Forward + backward' if backward else 'Forward only'}", ""]
+        for k in sorted(groups, key=lambda k: (k[2], k[1], k[0])):
+            if k[3] != backward:
+                continue
+            group = groups[k]
+            fused = next((r["seconds"] for r in group if r["contender"] == "fused"), None)
+            lines += [
+                f"### {case_label(k[0], k[1])}, {k[2]}",
+                "",
+                "| contender | ms | vs fused | floor |",
+                "|---|---|---|---|",
+            ]
+            for r in sorted(group, key=lambda r: r["seconds"]):
+                floor_t = r["floor_bytes"] / (bandwidth * 1e9)
+                vs = f"{r['seconds'] / fused:.2f}x" if fused else "-"
+                lines.append(
+                    f"| {r['contender']} | {r['seconds'] * 1e3:.3f} | {vs} | "
+                    f"{floor_t / r['seconds']:.2f} |"
+                )
+            lines.append("")
+    lines += ["![time against T](report.png)", ""]
+    (HERE / "REPORT.md").write_text("\n".join(lines))
+
+
+def plot(rows, bandwidth) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sel = [
+        r
+        for r in rows
+        if r["dtype"] == "float32" and r["backward"] and not r["masked"] and r["shape"][2] == 1
+    ]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name in sorted({r["contender"] for r in sel}):
+        pts = sorted(
+            (r["shape"][1], r["seconds"], r["shape"][0]) for r in sel if r["contender"] == name
+        )
+        ax.plot([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker="o", label=name)
+    floor = sorted(
+        (r["shape"][1], r["floor_bytes"] / (bandwidth * 1e9))
+        for r in sel
+        if r["contender"] == "fused"
+    )
+    ax.plot(
+        [p[0] for p in floor],
+        [p[1] * 1e3 for p in floor],
+        "k--",
+        lw=2,
+        label=f"bandwidth floor ({bandwidth:.0f} GB/s)",
+    )
+    labels = {r["shape"][1]: f"T={r['shape'][1]}\nB={r['shape'][0]}" for r in sel}
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(sorted(labels), [labels[t] for t in sorted(labels)])
+    ax.set_xlabel("time steps T (batch B as in the grid)")
+    ax.set_ylabel("forward+backward, ms per step (float32)")
+    ax.set_title("corrops vs the seed formula and the fallback")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(HERE / "report.png", dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="float32 forward+backward only")
+    args = parser.parse_args()
+    bandwidth = stream_bandwidth()
+    print(f"streaming bandwidth: {bandwidth:.1f} GB/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = run_suite(Path(tmp) / "bench.json", args.quick)
+    memory = run_script(MEMORY_SCRIPT, extra_env={"TF_CPU_ALLOCATOR_USE_BFC": "true"})
+    scaling = {n: run_script(THREADS_SCRIPT, n) for n in ("1", "2")}
+    write_report(rows, bandwidth, memory, scaling, args.quick)
+    plot(rows, bandwidth)
+    print((HERE / "REPORT.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""pytest-benchmark suite: every contender x shape x dtype x pass.
+
+    python -m pytest benchmarks                        # full grid
+    CORROPS_BENCH_SMOKE=1 python -m pytest benchmarks  # tiny shapes, one round (CI)
+    python benchmarks/report.py                        # suite + REPORT.md + plot
+
+Each measured call runs K iterations (see contenders.py); extra_info records K
+and the bytes an ideal fused implementation must move, so the report can give
+times per iteration and ratios to the bandwidth floor.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import tensorflow as tf
+
+from benchmarks.contenders import CONTENDERS, floor_bytes, grid, make_runner
+
+SMOKE = bool(os.environ.get("CORROPS_BENCH_SMOKE"))
+DTYPES = [tf.float32, tf.float16]
+
+
+def _combinations():
+    for contender in CONTENDERS:
+        for case in grid():
+            if case.masked and not contender.supports_mask:
+                continue  # the seed formula has no mask
+            for dtype in DTYPES:
+                for backward in (False, True):
+                    yield pytest.param(
+                        contender,
+                        case,
+                        dtype,
+                        backward,
+                        id=f"{contender.name.replace(' ', '-')}-{case.id}-{dtype.name}-"
+                        f"{'fwd+bwd' if backward else 'fwd'}",
+                    )
+
+
+@pytest.mark.parametrize(("contender", "case", "dtype", "backward"), list(_combinations()))
+def test_loss(benchmark, contender, case, dtype, backward):
+    run, k = make_runner(contender, case, dtype, backward)
+    benchmark.extra_info.update(
+        contender=contender.name,
+        shape=list(case.shape),
+        masked=case.masked,
+        dtype=dtype.name,
+        backward=backward,
+        iterations=k,
+        floor_bytes=floor_bytes(case, dtype, backward),
+    )
+    rounds = 1 if SMOKE else 5
+    benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=0 if SMOKE else 1)
