@@ -15,7 +15,7 @@
 namespace corrops {
 
 #if !defined(__CUDA_ARCH__)
-using std::frexp;
+using std::ilogb;
 using std::isfinite;
 using std::ldexp;
 using std::sqrt;
@@ -67,8 +67,7 @@ constexpr int kMaxScaleExponent = 100;
 template <typename A>
 CORROPS_HOST_DEVICE A row_inv_scale(A max_abs) {
   if (!(max_abs > A(0)) || !isfinite(max_abs)) return A(1);
-  int e = 0;
-  frexp(max_abs, &e);
+  int e = ilogb(max_abs) + 1;  // as frexp's exponent; no pointer (no stack on GPUs)
   e = e > kMaxScaleExponent ? kMaxScaleExponent : (e < -kMaxScaleExponent ? -kMaxScaleExponent : e);
   return ldexp(A(1), -e);
 }
@@ -141,26 +140,28 @@ CORROPS_HOST_DEVICE GradCoeffs<A> grad_coeffs(Method method, const RowStats<A>& 
                                               A s2 /* sum g*dx'*dy' */) {
   GradCoeffs<A> c{A(0), A(0), A(0), A(0), A(0)};
   if (!(s.n > A(0))) return c;  // fully masked row: zero gradient
-  const A d = denominator(method, s, scaled_eps(eps, s.inv_s));
+  // Three reciprocals, then products: few divisions (on GPUs each IEEE
+  // division site is a subroutine call whose register saves would spill).
+  const A inv_d = A(1) / denominator(method, s, scaled_eps(eps, s.inv_s));
   const A inv_n = A(1) / s.n;
   const A is = s.inv_s;
   if (method == Method::kPearson) {
     const A q = sqrt(s.vx) * sqrt(s.vy);
-    c.a = -is / d;
-    c.by = is * s1 * inv_n / d;
-    c.bx = is * s1p * inv_n / d;
+    c.a = -is * inv_d;
+    c.by = is * s1 * inv_n * inv_d;
+    c.bx = is * s1p * inv_n * inv_d;
     // The sqrt term is taken as 0 on a constant row (q == 0): no NaN/Inf.
     if (q > A(0)) {
-      const A k = is * (s2 / d) * (inv_n / d) / q;
+      const A k = is * (s2 * inv_d) * (inv_n * inv_d) * (A(1) / q);
       c.cy = k * s.vx;
       c.cx = k * s.vy;
     }
   } else {
-    const A e = A(4) * (s2 / d) * (inv_n / d);
+    const A e = A(4) * (s2 * inv_d) * (inv_n * inv_d);
     const A dm = (s.mx - s.my) * s.inv_s;
-    c.a = -A(2) * is / d;
-    c.by = is * (A(2) * s1 * inv_n / d - e * dm);
-    c.bx = is * (A(2) * s1p * inv_n / d + e * dm);
+    c.a = -A(2) * is * inv_d;
+    c.by = is * (A(2) * s1 * inv_n * inv_d - e * dm);
+    c.bx = is * (A(2) * s1p * inv_n * inv_d + e * dm);
     c.cy = is * e;
     c.cx = is * e;
   }

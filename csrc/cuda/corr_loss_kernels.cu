@@ -5,8 +5,9 @@
 // atomics). Rows of up to kThreads * kItems steps are read from global memory
 // once and kept in registers; longer rows are re-read per pass (two-pass
 // statistics, served largely from L2).
-// Strided layouts (channels, or time not on axis 1): one thread per
-// (outer, group), looping over time; adjacent threads read adjacent groups.
+// Strided layouts (channels, or time not on axis 1): forward one thread per
+// (outer, group) (it averages the group's channels), backward one thread per
+// column, looping over time; adjacent threads read adjacent memory.
 // Accumulation: float for half types and float, double for double.
 #include <cub/block/block_reduce.cuh>
 
@@ -51,7 +52,18 @@ __device__ __forceinline__ __half store<__half, float>(float v) {
 }
 template <>
 __device__ __forceinline__ __nv_bfloat16 store<__nv_bfloat16, float>(float v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  // No bf16 hardware before sm_80: round to nearest even with bit operations
+  // (the library routine there needs a stack frame, i.e. spills).
+  const unsigned u = __float_as_uint(v);
+  const unsigned short bits =
+      (u & 0x7fffffffu) > 0x7f800000u
+          ? static_cast<unsigned short>((u >> 16) | 0x40u)  // NaN stays a (quiet) NaN
+          : static_cast<unsigned short>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  return __ushort_as_bfloat16(bits);
+#else
   return __float2bfloat16(v);
+#endif
 }
 
 template <typename A>
@@ -289,19 +301,19 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t gi = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
   if (gi >= l.outer * l.groups) return;
   const int64_t o = gi / l.groups, g = gi % l.groups, I = l.inner(), C = l.channels;
-  auto valid = [&](int64_t t) { return m == nullptr || m[(o * l.time + t) * l.groups + g]; };
+  const int64_t out0 = o * l.time * l.groups + g;  // loss/mask entry of step 0
   for (int64_t c = 0; c < C; ++c) {
     const int64_t j = g * C + c;
-    auto at = [&](int64_t t) { return (o * l.time + t) * I + j; };
+    const int64_t e0 = o * l.time * I + j;  // element of step 0
     int64_t first = 0;
-    while (first < l.time && !valid(first)) ++first;
-    const A kx = first < l.time ? cvt<A>(x[at(first)]) : A(0);
-    const A ky = first < l.time ? cvt<A>(y[at(first)]) : A(0);
+    while (first < l.time && m != nullptr && !m[out0 + first * l.groups]) ++first;
+    const A kx = first < l.time ? cvt<A>(x[e0 + first * I]) : A(0);
+    const A ky = first < l.time ? cvt<A>(y[e0 + first * I]) : A(0);
     A sx = A(0), sy = A(0), top = A(0);
     int64_t n = 0;
-    for (int64_t t = 0; t < l.time; ++t)
-      if (valid(t)) {
-        const A xv = cvt<A>(x[at(t)]), yv = cvt<A>(y[at(t)]);
+    for (int64_t t = 0, e = e0, out = out0; t < l.time; ++t, e += I, out += l.groups)
+      if (m == nullptr || m[out]) {
+        const A xv = cvt<A>(x[e]), yv = cvt<A>(y[e]);
         sx += xv - kx;
         sy += yv - ky;
         top = abs_max(top, xv, yv);
@@ -314,9 +326,9 @@ __global__ void __launch_bounds__(kThreads)
     s.my = ky + sy * inv;
     s.inv_s = row_inv_scale(top);
     A vx = A(0), vy = A(0), cxy = A(0);
-    for (int64_t t = 0; t < l.time; ++t)
-      if (valid(t)) {
-        const A dx = (cvt<A>(x[at(t)]) - s.mx) * s.inv_s, dy = (cvt<A>(y[at(t)]) - s.my) * s.inv_s;
+    for (int64_t t = 0, e = e0, out = out0; t < l.time; ++t, e += I, out += l.groups)
+      if (m == nullptr || m[out]) {
+        const A dx = (cvt<A>(x[e]) - s.mx) * s.inv_s, dy = (cvt<A>(y[e]) - s.my) * s.inv_s;
         vx += dx * dx;
         vy += dy * dy;
         cxy += dx * dy;
@@ -328,7 +340,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   // Loss: mean over channels, from the stats just written (this thread's own).
   const A inv_c = A(1) / static_cast<A>(C);
-  for (int64_t t = 0; t < l.time; ++t) {
+  for (int64_t t = 0, out = out0; t < l.time; ++t, out += l.groups) {
     A acc = A(0);
     for (int64_t c = 0; c < C; ++c) {
       const int64_t j = g * C + c;
@@ -337,45 +349,41 @@ __global__ void __launch_bounds__(kThreads)
       acc += A(1) - loss_scale(method, s, eps) * ((cvt<A>(x[e]) - s.mx) * s.inv_s) *
                         ((cvt<A>(y[e]) - s.my) * s.inv_s);
     }
-    const int64_t out = (o * l.time + t) * l.groups + g;
-    loss[out] = store<T>(valid(t) ? acc * inv_c : A(0));
+    loss[out] = store<T>((m == nullptr || m[out]) ? acc * inv_c : A(0));
   }
 }
 
+// Backward for strided layouts: one thread per column (no cross-channel
+// reduction is needed here); adjacent threads read adjacent elements.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    group_backward(Layout l, Method method, double eps, const T* __restrict__ gr,
-                   const T* __restrict__ x, const T* __restrict__ y, const bool* __restrict__ m,
-                   const double* __restrict__ stats, T* __restrict__ gx, T* __restrict__ gy) {
+    column_backward(Layout l, Method method, double eps, const T* __restrict__ gr,
+                    const T* __restrict__ x, const T* __restrict__ y, const bool* __restrict__ m,
+                    const double* __restrict__ stats, T* __restrict__ gx, T* __restrict__ gy) {
   using A = typename Acc<T>::type;
-  const int64_t gi = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
-  if (gi >= l.outer * l.groups) return;
-  const int64_t o = gi / l.groups, g = gi % l.groups, I = l.inner(), C = l.channels;
-  const A inv_c = A(1) / static_cast<A>(C);
-  for (int64_t c = 0; c < C; ++c) {
-    const int64_t j = g * C + c;
-    const RowStats<A> s = load_stats<A>(stats + (o * I + j) * kStatsPerRow);
-    A s1 = A(0), s1p = A(0), s2 = A(0);
-    for (int64_t t = 0; t < l.time; ++t) {
-      const int64_t out = (o * l.time + t) * l.groups + g;
-      if (m != nullptr && !m[out]) continue;
-      const int64_t e = (o * l.time + t) * I + j;
-      const A gv = cvt<A>(gr[out]) * inv_c;
-      const A dx = (cvt<A>(x[e]) - s.mx) * s.inv_s, dy = (cvt<A>(y[e]) - s.my) * s.inv_s;
-      s1 += gv * dx;
-      s1p += gv * dy;
-      s2 += gv * dx * dy;
-    }
-    const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
-    for (int64_t t = 0; t < l.time; ++t) {
-      const int64_t out = (o * l.time + t) * l.groups + g;
-      const int64_t e = (o * l.time + t) * I + j;
-      const bool v = m == nullptr || m[out];
-      const A gv = cvt<A>(gr[out]) * inv_c;
-      const A dx = (cvt<A>(x[e]) - s.mx) * s.inv_s, dy = (cvt<A>(y[e]) - s.my) * s.inv_s;
-      gx[e] = store<T>(v ? k.a * gv * dy + k.bx + k.cx * dx : A(0));
-      gy[e] = store<T>(v ? k.a * gv * dx + k.by + k.cy * dy : A(0));
-    }
+  const int64_t I = l.inner();
+  const int64_t ci = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
+  if (ci >= l.outer * I) return;
+  const int64_t o = ci / I, j = ci % I;
+  const A inv_c = A(1) / static_cast<A>(l.channels);
+  const RowStats<A> s = load_stats<A>(stats + ci * kStatsPerRow);
+  const int64_t out0 = o * l.time * l.groups + j / l.channels, e0 = o * l.time * I + j;
+  A s1 = A(0), s1p = A(0), s2 = A(0);
+  for (int64_t t = 0, out = out0, e = e0; t < l.time; ++t, out += l.groups, e += I) {
+    if (m != nullptr && !m[out]) continue;
+    const A gv = cvt<A>(gr[out]) * inv_c;
+    const A dx = (cvt<A>(x[e]) - s.mx) * s.inv_s, dy = (cvt<A>(y[e]) - s.my) * s.inv_s;
+    s1 += gv * dx;
+    s1p += gv * dy;
+    s2 += gv * dx * dy;
+  }
+  const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
+  for (int64_t t = 0, out = out0, e = e0; t < l.time; ++t, out += l.groups, e += I) {
+    const bool v = m == nullptr || m[out];
+    const A gv = cvt<A>(gr[out]) * inv_c;
+    const A dx = (cvt<A>(x[e]) - s.mx) * s.inv_s, dy = (cvt<A>(y[e]) - s.my) * s.inv_s;
+    gx[e] = store<T>(v ? k.a * gv * dy + k.bx + k.cx * dx : A(0));
+    gy[e] = store<T>(v ? k.a * gv * dx + k.by + k.cy * dy : A(0));
   }
 }
 
@@ -449,10 +457,10 @@ cudaError_t corr_loss_backward(const Layout& l, Method method, double eps, const
       row_backward<T, false, false>
           <<<grid, kThreads, 0, stream>>>(l.time, method, eps, g, x, y, m, stats, gx, gy);
   } else {
-    const int64_t blocks = blocks_for(l.outer * l.groups);
+    const int64_t blocks = blocks_for(l.outer * l.inner());
     if (blocks > kMaxGrid) return cudaErrorInvalidConfiguration;
-    group_backward<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(l, method, eps, g, x,
-                                                                              y, m, stats, gx, gy);
+    column_backward<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(l, method, eps, g, x,
+                                                                               y, m, stats, gx, gy);
   }
   return cudaGetLastError();
 }

@@ -1,0 +1,132 @@
+// GPU kernels: validate and allocate as the CPU kernels do, then launch
+// csrc/cuda on the op's stream; a launch failure becomes an op error.
+// Compiled only when CMake finds CUDA (GOOGLE_CUDA=1).
+#if GOOGLE_CUDA
+#define EIGEN_USE_GPU
+
+#include "cuda/corr_loss_cuda.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tf/corr_loss_validate.h"
+#include "unsupported/Eigen/CXX11/Tensor"
+
+namespace corrops {
+namespace {
+
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Tensor;
+
+// TF element type -> the CUDA type of the same bits.
+template <typename T>
+struct CudaType {
+  using type = T;
+};
+template <>
+struct CudaType<Eigen::half> {
+  using type = __half;
+};
+template <>
+struct CudaType<Eigen::bfloat16> {
+  using type = __nv_bfloat16;
+};
+
+template <typename T>
+const typename CudaType<T>::type* Dev(const Tensor& t) {
+  return reinterpret_cast<const typename CudaType<T>::type*>(t.flat<T>().data());
+}
+template <typename T>
+typename CudaType<T>::type* Dev(Tensor* t) {
+  return reinterpret_cast<typename CudaType<T>::type*>(t->flat<T>().data());
+}
+
+::tensorflow::Status LaunchStatus(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return ::tensorflow::OkStatus();
+  return ::tensorflow::errors::Internal("corrops ", what,
+                                        " CUDA launch failed: ", cudaGetErrorString(err));
+}
+
+template <typename T>
+class CorrLossGpuOp : public OpKernel {
+ public:
+  explicit CorrLossGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) { ReadAttrs(ctx, &attrs_); }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& y_true = ctx->input(0);
+    const Tensor& y_pred = ctx->input(1);
+    const Tensor& mask = ctx->input(2);
+    Layout layout;
+    OP_REQUIRES_OK(ctx, ValidateInputs(y_true, y_pred, mask, attrs_.has_mask, &layout));
+    double eps = 0;
+    OP_REQUIRES_OK(ctx, ReadEps(ctx->input(3), &eps));
+    Tensor* loss = nullptr;
+    Tensor* stats = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, {layout.outer, layout.time, layout.groups}, &loss));
+    OP_REQUIRES_OK(ctx,
+                   ctx->allocate_output(1, {layout.outer, layout.inner(), kStatsPerRow}, &stats));
+    const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();
+    const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
+    OP_REQUIRES_OK(ctx, LaunchStatus(cuda::corr_loss_forward(
+                                         layout, attrs_.method, eps, Dev<T>(y_true), Dev<T>(y_pred),
+                                         m, Dev<T>(loss), stats->flat<double>().data(), stream),
+                                     "forward"));
+  }
+
+ private:
+  OpAttrs attrs_;
+};
+
+template <typename T>
+class CorrLossGradGpuOp : public OpKernel {
+ public:
+  explicit CorrLossGradGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) { ReadAttrs(ctx, &attrs_); }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& grad = ctx->input(0);
+    const Tensor& y_true = ctx->input(1);
+    const Tensor& y_pred = ctx->input(2);
+    const Tensor& mask = ctx->input(3);
+    const Tensor& stats = ctx->input(4);
+    Layout layout;
+    OP_REQUIRES_OK(ctx, ValidateInputs(y_true, y_pred, mask, attrs_.has_mask, &layout));
+    OP_REQUIRES_OK(ctx, ValidateGradInputs(grad, stats, layout));
+    double eps = 0;
+    OP_REQUIRES_OK(ctx, ReadEps(ctx->input(5), &eps));
+    Tensor* grad_true = nullptr;
+    Tensor* grad_pred = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, y_true.shape(), &grad_true));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, y_pred.shape(), &grad_pred));
+    const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();
+    const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
+    OP_REQUIRES_OK(ctx, LaunchStatus(cuda::corr_loss_backward(
+                                         layout, attrs_.method, eps, Dev<T>(grad), Dev<T>(y_true),
+                                         Dev<T>(y_pred), m, stats.flat<double>().data(),
+                                         Dev<T>(grad_true), Dev<T>(grad_pred), stream),
+                                     "backward"));
+  }
+
+ private:
+  OpAttrs attrs_;
+};
+
+#define CORROPS_REGISTER_GPU(T)                                 \
+  REGISTER_KERNEL_BUILDER(Name("Corrops>CorrLoss")              \
+                              .Device(::tensorflow::DEVICE_GPU) \
+                              .TypeConstraint<T>("T")           \
+                              .HostMemory("eps"),               \
+                          CorrLossGpuOp<T>);                    \
+  REGISTER_KERNEL_BUILDER(Name("Corrops>CorrLossGrad")          \
+                              .Device(::tensorflow::DEVICE_GPU) \
+                              .TypeConstraint<T>("T")           \
+                              .HostMemory("eps"),               \
+                          CorrLossGradGpuOp<T>);
+
+CORROPS_REGISTER_GPU(Eigen::half)
+CORROPS_REGISTER_GPU(Eigen::bfloat16)
+CORROPS_REGISTER_GPU(float)
+CORROPS_REGISTER_GPU(double)
+#undef CORROPS_REGISTER_GPU
+
+}  // namespace
+}  // namespace corrops
+#endif  // GOOGLE_CUDA
