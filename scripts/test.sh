@@ -13,3 +13,6 @@ find csrc -name '*.h' -o -name '*.cc' -o -name '*.cu' | xargs .venv/bin/clang-fo
 .venv/bin/cmake --build build/core-sanitize -j 2 > /dev/null
 (cd build/core-sanitize && ../../.venv/bin/ctest --output-on-failure)
 .venv/bin/python -m pytest tests "$@"
+# Benchmark smoke run (tiny shapes, one round): the suite must not rot. Not a
+# speed check: timings live in benchmarks/REPORT.md (python benchmarks/report.py).
+CORROPS_BENCH_SMOKE=1 .venv/bin/python -m pytest benchmarks -q -p no:cacheprovider --benchmark-disable-gc
