@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -47,10 +48,11 @@ inline A fold(const A* lanes) {
 }
 
 // max(m, |a|, |b|); NaN compares false and is skipped (the sums carry it).
+// std::fabs is a sign-bit mask (a compare-and-negate compiles to a branch
+// and blocks vectorisation).
 template <typename A>
 inline A max_abs(A m, A a, A b) {
-  const A aa = a < A(0) ? -a : a;
-  const A ab = b < A(0) ? -b : b;
+  const A aa = std::fabs(a), ab = std::fabs(b);
   m = aa > m ? aa : m;
   return ab > m ? ab : m;
 }
@@ -242,11 +244,13 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
     const T* CORROPS_RESTRICT ys = y + b.data + s * b.ld;
     expand_mask<kMasked, A>(b, m, s, valid);
     for (int64_t j = 0; j < w; ++j) {
+      // Unconditional loads, then selects: branch-free, so it vectorises.
       const bool v = !kMasked || valid[j];
-      const A xv = v ? cvt<A>(xs[j]) : A(0);
-      const A yv = v ? cvt<A>(ys[j]) : A(0);
-      sx[j] += v ? xv - kx[j] : A(0);
-      sy[j] += v ? yv - ky[j] : A(0);
+      const A xr = cvt<A>(xs[j]), yr = cvt<A>(ys[j]);
+      const A xv = v ? xr : A(0);
+      const A yv = v ? yr : A(0);
+      sx[j] += v ? xr - kx[j] : A(0);
+      sy[j] += v ? yr - ky[j] : A(0);
       mab[j] = max_abs(mab[j], xv, yv);
     }
   }
@@ -273,8 +277,9 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
     expand_mask<kMasked, A>(b, m, s, valid);
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
-      const A dx = v ? (cvt<A>(xs[j]) - mx[j]) * is[j] : A(0);
-      const A dy = v ? (cvt<A>(ys[j]) - my[j]) * is[j] : A(0);
+      const A dxr = (cvt<A>(xs[j]) - mx[j]) * is[j], dyr = (cvt<A>(ys[j]) - my[j]) * is[j];
+      const A dx = v ? dxr : A(0);
+      const A dy = v ? dyr : A(0);
       vx[j] += dx * dx;
       vy[j] += dy * dy;
       cxy[j] += dx * dy;
@@ -340,9 +345,10 @@ void block_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const 
     }
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
+      const A dxr = (cvt<A>(xs[j]) - mx[j]) * is[j], dyr = (cvt<A>(ys[j]) - my[j]) * is[j];
       const A gv = v ? gvals[j] : A(0);
-      const A dx = v ? (cvt<A>(xs[j]) - mx[j]) * is[j] : A(0);
-      const A dy = v ? (cvt<A>(ys[j]) - my[j]) * is[j] : A(0);
+      const A dx = v ? dxr : A(0);
+      const A dy = v ? dyr : A(0);
       s1[j] += gv * dx;
       s1p[j] += gv * dy;
       s2[j] += gv * dx * dy;
