@@ -53,7 +53,7 @@ def _seed_t(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 class Contender:
     name: str
     loss: Callable  # (y_true, y_pred, mask) -> per-step loss
-    mode: str  # "eager", "graph" or "xla"
+    mode: str  # "eager", "graph", "xla" or "gpu" (graph, inputs and op on GPU:0)
     supports_mask: bool = True
 
 
@@ -75,6 +75,12 @@ CONTENDERS = [
     ),
     Contender("fused", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="fused"), "graph"),
 ]
+if tf.config.list_physical_devices("GPU"):  # the GPU case, where there is one
+    CONTENDERS.append(
+        Contender(
+            "fused GPU", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="fused"), "gpu"
+        )
+    )
 BY_NAME = {c.name: c for c in CONTENDERS}
 
 
@@ -146,6 +152,11 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
 
         return run, k
 
+    if contender.mode == "gpu":
+        with tf.device("/GPU:0"):
+            xs, ys = tf.identity(xs), tf.identity(ys)
+            masks = None if masks is None else tf.identity(masks)
+
     @tf.function(jit_compile=contender.mode == "xla")
     def loop(xs, ys, masks):
         acc = tf.constant(0.0)
@@ -154,6 +165,9 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
         return acc
 
     def run():
+        if contender.mode == "gpu":
+            with tf.device("/GPU:0"):
+                return float(loop(xs, ys, masks))
         return float(loop(xs, ys, masks))
 
     run()  # trace / compile outside the measurement
