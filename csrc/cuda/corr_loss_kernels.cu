@@ -20,14 +20,9 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kItems = 8;  // cached rows: up to 2048 steps
 
+// Accumulation type from csrc/core: float for __half, __nv_bfloat16, float.
 template <typename T>
-struct Acc {
-  using type = float;
-};
-template <>
-struct Acc<double> {
-  using type = double;
-};
+using Acc = Accumulator<T>;
 
 template <typename A, typename T>
 __device__ __forceinline__ A cvt(T v) {

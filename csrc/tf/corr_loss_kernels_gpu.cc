@@ -52,18 +52,14 @@ class CorrLossGpuOp : public OpKernel {
   explicit CorrLossGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) { ReadAttrs(ctx, &attrs_); }
 
   void Compute(OpKernelContext* ctx) override {
+    Layout layout;
+    double eps = 0;
+    Tensor* loss = nullptr;
+    Tensor* stats = nullptr;
+    OP_REQUIRES_OK(ctx, PrepareForward(ctx, attrs_, &layout, &eps, &loss, &stats));
     const Tensor& y_true = ctx->input(0);
     const Tensor& y_pred = ctx->input(1);
     const Tensor& mask = ctx->input(2);
-    Layout layout;
-    OP_REQUIRES_OK(ctx, ValidateInputs(y_true, y_pred, mask, attrs_.has_mask, &layout));
-    double eps = 0;
-    OP_REQUIRES_OK(ctx, ReadEps(ctx->input(3), &eps));
-    Tensor* loss = nullptr;
-    Tensor* stats = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, {layout.outer, layout.time, layout.groups}, &loss));
-    OP_REQUIRES_OK(ctx,
-                   ctx->allocate_output(1, {layout.outer, layout.inner(), kStatsPerRow}, &stats));
     const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();
     const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
     OP_REQUIRES_OK(ctx, LaunchStatus(cuda::corr_loss_forward(
@@ -82,20 +78,16 @@ class CorrLossGradGpuOp : public OpKernel {
   explicit CorrLossGradGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) { ReadAttrs(ctx, &attrs_); }
 
   void Compute(OpKernelContext* ctx) override {
+    Layout layout;
+    double eps = 0;
+    Tensor* grad_true = nullptr;
+    Tensor* grad_pred = nullptr;
+    OP_REQUIRES_OK(ctx, PrepareBackward(ctx, attrs_, &layout, &eps, &grad_true, &grad_pred));
     const Tensor& grad = ctx->input(0);
     const Tensor& y_true = ctx->input(1);
     const Tensor& y_pred = ctx->input(2);
     const Tensor& mask = ctx->input(3);
     const Tensor& stats = ctx->input(4);
-    Layout layout;
-    OP_REQUIRES_OK(ctx, ValidateInputs(y_true, y_pred, mask, attrs_.has_mask, &layout));
-    OP_REQUIRES_OK(ctx, ValidateGradInputs(grad, stats, layout));
-    double eps = 0;
-    OP_REQUIRES_OK(ctx, ReadEps(ctx->input(5), &eps));
-    Tensor* grad_true = nullptr;
-    Tensor* grad_pred = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, y_true.shape(), &grad_true));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, y_pred.shape(), &grad_pred));
     const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();
     const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
     OP_REQUIRES_OK(ctx, LaunchStatus(cuda::corr_loss_backward(

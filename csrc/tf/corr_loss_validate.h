@@ -79,4 +79,30 @@ inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::Tensor& grad,
   return ::tensorflow::OkStatus();
 }
 
+// Validates the forward op's inputs and allocates its outputs (shared by the
+// CPU and GPU kernels).
+inline ::tensorflow::Status PrepareForward(::tensorflow::OpKernelContext* ctx, const OpAttrs& attrs,
+                                           Layout* layout, double* eps, ::tensorflow::Tensor** loss,
+                                           ::tensorflow::Tensor** stats) {
+  TF_RETURN_IF_ERROR(
+      ValidateInputs(ctx->input(0), ctx->input(1), ctx->input(2), attrs.has_mask, layout));
+  TF_RETURN_IF_ERROR(ReadEps(ctx->input(3), eps));
+  TF_RETURN_IF_ERROR(ctx->allocate_output(0, {layout->outer, layout->time, layout->groups}, loss));
+  return ctx->allocate_output(1, {layout->outer, layout->inner(), kStatsPerRow}, stats);
+}
+
+// Validates the gradient op's inputs (grad, y_true, y_pred, mask, stats, eps)
+// and allocates both gradients.
+inline ::tensorflow::Status PrepareBackward(::tensorflow::OpKernelContext* ctx,
+                                            const OpAttrs& attrs, Layout* layout, double* eps,
+                                            ::tensorflow::Tensor** grad_true,
+                                            ::tensorflow::Tensor** grad_pred) {
+  TF_RETURN_IF_ERROR(
+      ValidateInputs(ctx->input(1), ctx->input(2), ctx->input(3), attrs.has_mask, layout));
+  TF_RETURN_IF_ERROR(ValidateGradInputs(ctx->input(0), ctx->input(4), *layout));
+  TF_RETURN_IF_ERROR(ReadEps(ctx->input(5), eps));
+  TF_RETURN_IF_ERROR(ctx->allocate_output(0, ctx->input(1).shape(), grad_true));
+  return ctx->allocate_output(1, ctx->input(2).shape(), grad_pred);
+}
+
 }  // namespace corrops
