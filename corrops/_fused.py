@@ -31,6 +31,14 @@ def forward(
 def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tensor) -> list:
     # The stats output is an implementation detail consumed only by this
     # gradient; corrops never exposes it to differentiation.
+    # A GradientTape passes the inputs it does not need in skip_input_indices
+    # (a training step needs dL/dy_pred only): the op then skips the other
+    # gradient, which saves a quarter of the backward's memory traffic.
+    # Graph-mode tf.gradients passes a real Operation without it: both.
+    skip = getattr(op, "skip_input_indices", None) or ()
+    want_true, want_pred = 0 not in skip, 1 not in skip
+    if not (want_true or want_pred):
+        return [None, None, None, None]
     ops = _loader.load_ops()
     grad_true, grad_pred = ops.corrops_corr_loss_grad(
         grad=grad_loss,
@@ -41,8 +49,10 @@ def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tens
         eps=op.inputs[3],
         method=op.get_attr("method"),
         has_mask=op.get_attr("has_mask"),
+        want_grad_true=want_true,
+        want_grad_pred=want_pred,
     )
-    return [grad_true, grad_pred, None, None]
+    return [grad_true if want_true else None, grad_pred if want_pred else None, None, None]
 
 
 def _register_gradient() -> None:

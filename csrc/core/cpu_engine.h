@@ -174,20 +174,46 @@ void contiguous_grad_sums(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT
   *s2_out = fold(s2);
 }
 
-template <bool kMasked, typename T, typename A>
+// Backward pass 2 over a row: the elementwise gradients. kX / kY say which
+// of dL/dy_true (gx) and dL/dy_pred (gy) are stored (the other may be null).
+// kGInPlace: the one stored gradient shares its buffer with the upstream
+// gradient g (TF forwarded g's buffer); g[t] is then read from that buffer
+// just before the same element is overwritten, and `g` itself is unused.
+template <bool kMasked, bool kX, bool kY, bool kGInPlace, typename T, typename A>
 void contiguous_grads(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
                       const T* CORROPS_RESTRICT y, const bool* CORROPS_RESTRICT m, int64_t len,
                       A mx, A my, A is, const GradCoeffs<A>& k, T* CORROPS_RESTRICT gx,
                       T* CORROPS_RESTRICT gy) {
+  static_assert(!kGInPlace || kX != kY, "in place needs exactly one stored gradient");
   const A a = k.a, bx = k.bx, by = k.by, cx = k.cx, cy = k.cy;
   for (int64_t t = 0; t < len; ++t) {
     const bool v = !kMasked || m[t];
-    const A gv = cvt<A>(g[t]);
+    const A gv = cvt<A>(kGInPlace ? (kX ? gx[t] : gy[t]) : g[t]);
     const A dx = (cvt<A>(x[t]) - mx) * is;
     const A dy = (cvt<A>(y[t]) - my) * is;
-    gx[t] = static_cast<T>(v ? a * gv * dy + bx + cx * dx : A(0));
-    gy[t] = static_cast<T>(v ? a * gv * dx + by + cy * dy : A(0));
+    if constexpr (kX) gx[t] = static_cast<T>(v ? a * gv * dy + bx + cx * dx : A(0));
+    if constexpr (kY) gy[t] = static_cast<T>(v ? a * gv * dx + by + cy * dy : A(0));
   }
+}
+
+// Picks the contiguous_grads instantiation for the outputs asked for.
+template <bool kMasked, typename T, typename A>
+void contiguous_grads_to(const T* g, const T* x, const T* y, const bool* m, int64_t len, A mx, A my,
+                         A is, const GradCoeffs<A>& k, T* gx, T* gy) {
+  if (gx && gy)
+    contiguous_grads<kMasked, true, true, false, T, A>(g, x, y, m, len, mx, my, is, k, gx, gy);
+  else if (gx && gx == g)
+    contiguous_grads<kMasked, true, false, true, T, A>(nullptr, x, y, m, len, mx, my, is, k, gx,
+                                                       nullptr);
+  else if (gx)
+    contiguous_grads<kMasked, true, false, false, T, A>(g, x, y, m, len, mx, my, is, k, gx,
+                                                        nullptr);
+  else if (gy && gy == g)
+    contiguous_grads<kMasked, false, true, true, T, A>(nullptr, x, y, m, len, mx, my, is, k,
+                                                       nullptr, gy);
+  else if (gy)
+    contiguous_grads<kMasked, false, true, false, T, A>(g, x, y, m, len, mx, my, is, k, nullptr,
+                                                        gy);
 }
 
 // ------------------------------------------------------------ strided blocks
@@ -356,8 +382,10 @@ void block_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const 
   }
 }
 
-// Backward pass 2 over a block: the elementwise gradients.
-template <bool kMasked, typename T, typename A>
+// Backward pass 2 over a block: the elementwise gradients (kX: store gx, kY:
+// store gy). Step s of g is copied to `gvals` before step s is written, so a
+// stored gradient may share g's buffer (possible when channels == 1).
+template <bool kMasked, bool kX, bool kY, typename T, typename A>
 void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
                       BlockScratch<A>& sc, T* gx, T* gy) {
   const int64_t w = b.w, C = b.channels;
@@ -378,14 +406,16 @@ void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const
     }
     const T* CORROPS_RESTRICT xs = x + base;
     const T* CORROPS_RESTRICT ys = y + base;
-    T* CORROPS_RESTRICT gxs = gx + base;
-    T* CORROPS_RESTRICT gys = gy + base;
+    T* CORROPS_RESTRICT gxs = kX ? gx + base : nullptr;
+    T* CORROPS_RESTRICT gys = kY ? gy + base : nullptr;
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
       const A dx = (cvt<A>(xs[j]) - mx[j]) * is[j];
       const A dy = (cvt<A>(ys[j]) - my[j]) * is[j];
-      gxs[j] = static_cast<T>(v ? k[j].a * gvals[j] * dy + k[j].bx + k[j].cx * dx : A(0));
-      gys[j] = static_cast<T>(v ? k[j].a * gvals[j] * dx + k[j].by + k[j].cy * dy : A(0));
+      if constexpr (kX)
+        gxs[j] = static_cast<T>(v ? k[j].a * gvals[j] * dy + k[j].bx + k[j].cx * dx : A(0));
+      if constexpr (kY)
+        gys[j] = static_cast<T>(v ? k[j].a * gvals[j] * dx + k[j].by + k[j].cy * dy : A(0));
     }
   }
 }
@@ -469,6 +499,7 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
                          const T* y, const bool* m, const double* stats, T* gx, T* gy,
                          int64_t begin, int64_t end) {
   using A = typename Accumulator<T>::type;
+  if (!gx && !gy) return;
   if (l.inner() == 1) {
     const int64_t len = l.time;
     for (int64_t u = begin; u < end; ++u) {
@@ -479,8 +510,8 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
       contiguous_grad_sums<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, s.inv_s, &s1,
                                     &s1p, &s2);
       const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
-      contiguous_grads<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, s.inv_s, k,
-                                gx + off, gy + off);
+      contiguous_grads_to<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, s.inv_s, k,
+                                   gx ? gx + off : nullptr, gy ? gy + off : nullptr);
     }
     return;
   }
@@ -496,7 +527,12 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
     block_grad_sums<kMasked>(b, gr, x, y, m, sc);
     for (int64_t j = 0; j < b.w; ++j)
       sc.k[j] = grad_coeffs(method, sc.stats[j], eps, sc.p[j], sc.q[j], sc.r[j]);
-    block_grad_write<kMasked>(b, gr, x, y, m, sc, gx, gy);
+    if (gx && gy)
+      block_grad_write<kMasked, true, true>(b, gr, x, y, m, sc, gx, gy);
+    else if (gx)
+      block_grad_write<kMasked, true, false>(b, gr, x, y, m, sc, gx, gy);
+    else if (gy)
+      block_grad_write<kMasked, false, true>(b, gr, x, y, m, sc, gx, gy);
   }
 }
 
@@ -534,7 +570,9 @@ void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_tr
 
 // Backward over work units [begin, end): from the upstream gradient of the
 // loss (outer, time, groups) and the forward's statistics, writes dL/dy_true
-// and dL/dy_pred (same shape as the inputs). `mask` may be null.
+// and dL/dy_pred (same shape as the inputs). `mask` may be null. Either
+// gradient may be null (not computed). When only one is computed and
+// channels == 1, it may be `grad` itself (computed in place).
 template <typename T>
 void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
                         const T* y_pred, const bool* mask, const double* stats, T* grad_true,

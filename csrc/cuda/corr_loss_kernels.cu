@@ -280,8 +280,9 @@ __global__ void __launch_bounds__(kThreads)
     if (t < len) {
       const A gv = cvt<A>(gr[t]);
       const A dx = (xv - mx) * is, dy = (yv - my) * is;
-      gx[off + t] = store<T>(v ? k.a * gv * dy + k.bx + k.cx * dx : A(0));
-      gy[off + t] = store<T>(v ? k.a * gv * dx + k.by + k.cy * dy : A(0));
+      // gx / gy are null when that gradient is not wanted (uniform branch).
+      if (gx != nullptr) gx[off + t] = store<T>(v ? k.a * gv * dy + k.bx + k.cx * dx : A(0));
+      if (gy != nullptr) gy[off + t] = store<T>(v ? k.a * gv * dx + k.by + k.cy * dy : A(0));
     }
   });
 }
@@ -377,8 +378,8 @@ __global__ void __launch_bounds__(kThreads)
     const bool v = m == nullptr || m[out];
     const A gv = cvt<A>(gr[out]) * inv_c;
     const A dx = (cvt<A>(x[e]) - s.mx) * s.inv_s, dy = (cvt<A>(y[e]) - s.my) * s.inv_s;
-    gx[e] = store<T>(v ? k.a * gv * dy + k.bx + k.cx * dx : A(0));
-    gy[e] = store<T>(v ? k.a * gv * dx + k.by + k.cy * dy : A(0));
+    if (gx != nullptr) gx[e] = store<T>(v ? k.a * gv * dy + k.bx + k.cx * dx : A(0));
+    if (gy != nullptr) gy[e] = store<T>(v ? k.a * gv * dx + k.by + k.cy * dy : A(0));
   }
 }
 

@@ -61,9 +61,10 @@ class CorrLossGradOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     Layout layout;
     double eps = 0;
-    Tensor* grad_true = nullptr;
-    Tensor* grad_pred = nullptr;
-    OP_REQUIRES_OK(ctx, PrepareBackward(ctx, attrs_, &layout, &eps, &grad_true, &grad_pred));
+    T* gx = nullptr;
+    T* gy = nullptr;
+    OP_REQUIRES_OK(
+        ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_grad=*/true, &layout, &eps, &gx, &gy));
     const Tensor& grad = ctx->input(0);
     const Tensor& y_true = ctx->input(1);
     const Tensor& y_pred = ctx->input(2);
@@ -74,8 +75,6 @@ class CorrLossGradOp : public OpKernel {
     const T* y = y_pred.flat<T>().data();
     const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
     const double* st = stats.flat<double>().data();
-    T* gx = grad_true->flat<T>().data();
-    T* gy = grad_pred->flat<T>().data();
     const OpAttrs a = attrs_;
     RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
       corr_loss_backward<T>(layout, a.method, eps, g, x, y, m, st, gx, gy, begin, end);

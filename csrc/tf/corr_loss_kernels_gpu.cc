@@ -40,6 +40,11 @@ typename CudaType<T>::type* Dev(Tensor* t) {
   return reinterpret_cast<typename CudaType<T>::type*>(t->flat<T>().data());
 }
 
+template <typename T>
+typename CudaType<T>::type* DevPtr(T* p) {  // null stays null (gradient not wanted)
+  return reinterpret_cast<typename CudaType<T>::type*>(p);
+}
+
 ::tensorflow::Status LaunchStatus(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return ::tensorflow::OkStatus();
   return ::tensorflow::errors::Internal("corrops ", what,
@@ -80,9 +85,13 @@ class CorrLossGradGpuOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     Layout layout;
     double eps = 0;
-    Tensor* grad_true = nullptr;
-    Tensor* grad_pred = nullptr;
-    OP_REQUIRES_OK(ctx, PrepareBackward(ctx, attrs_, &layout, &eps, &grad_true, &grad_pred));
+    T* grad_true = nullptr;
+    T* grad_pred = nullptr;
+    // No buffer reuse on the GPU: its kernels read g through __restrict__
+    // pointers, and TF's GPU allocator makes a fresh buffer cheap anyway.
+    OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_grad=*/false, &layout, &eps,
+                                           &grad_true, &grad_pred));
+    if (grad_true == nullptr && grad_pred == nullptr) return;
     const Tensor& grad = ctx->input(0);
     const Tensor& y_true = ctx->input(1);
     const Tensor& y_pred = ctx->input(2);
@@ -93,7 +102,7 @@ class CorrLossGradGpuOp : public OpKernel {
     OP_REQUIRES_OK(ctx, LaunchStatus(cuda::corr_loss_backward(
                                          layout, attrs_.method, eps, Dev<T>(grad), Dev<T>(y_true),
                                          Dev<T>(y_pred), m, stats.flat<double>().data(),
-                                         Dev<T>(grad_true), Dev<T>(grad_pred), stream),
+                                         DevPtr<T>(grad_true), DevPtr<T>(grad_pred), stream),
                                      "backward"));
   }
 

@@ -98,6 +98,8 @@ REGISTER_OP("Corrops>CorrLossGrad")
     .Attr("T: {half, bfloat16, float, double}")
     .Attr("method: {'pearson', 'ccc'} = 'pearson'")
     .Attr("has_mask: bool = false")
+    .Attr("want_grad_true: bool = true")
+    .Attr("want_grad_pred: bool = true")
     .SetShapeFn([](InferenceContext* c) -> Status {
       ShapeHandle data, loss, g;
       TF_RETURN_IF_ERROR(DataAndLossShapes(c, 1, &data, &loss));
@@ -108,13 +110,19 @@ REGISTER_OP("Corrops>CorrLossGrad")
       ShapeHandle st;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(4), 3, &st));
       TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 0, &st));
-      c->set_output(0, data);
-      c->set_output(1, data);
+      bool want_true = true, want_pred = true;
+      TF_RETURN_IF_ERROR(c->GetAttr("want_grad_true", &want_true));
+      TF_RETURN_IF_ERROR(c->GetAttr("want_grad_pred", &want_pred));
+      c->set_output(0, want_true ? data : c->Vector(0));
+      c->set_output(1, want_pred ? data : c->Vector(0));
       return ::tensorflow::OkStatus();
     })
     .Doc(R"doc(
 Gradient of Corrops>CorrLoss with respect to y_true and y_pred, fused.
 grad is the upstream gradient of `loss`; stats is the forward's `stats`.
+A gradient whose want_grad_* attr is false is not computed and is returned
+with shape [0]. The Python gradient function sets these attrs from the
+inputs the tape skips (a training step needs only the y_pred gradient).
 )doc");
 
 }  // namespace corrops

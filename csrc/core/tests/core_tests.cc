@@ -124,6 +124,31 @@ std::vector<double> AsDouble(const std::vector<T>& v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
+// One gradient only (the other pointer null), and, with one channel, that
+// gradient written over the upstream gradient's own buffer: bitwise equal to
+// the two-sided run.
+void CheckOneSided(const Layout& l, Method method, const std::vector<double>& x,
+                   const std::vector<double>& y, const bool* mask, const std::vector<double>& g,
+                   const Run<double>& both) {
+  const int64_t units = corrops::num_work_units(l);
+  for (int side = 0; side < 2; ++side) {
+    std::vector<double> out(l.elements(), -1.0);
+    double* gx = side == 0 ? out.data() : nullptr;
+    double* gy = side == 1 ? out.data() : nullptr;
+    corrops::corr_loss_backward<double>(l, method, 1e-7, g.data(), x.data(), y.data(), mask,
+                                        both.stats.data(), gx, gy, 0, units);
+    EXPECT(out == (side == 0 ? both.gx : both.gy), "one-sided gradient %d, C=%ld", side,
+           l.channels);
+    if (l.channels != 1) continue;
+    std::vector<double> io = g;  // same element count when C == 1
+    gx = side == 0 ? io.data() : nullptr;
+    gy = side == 1 ? io.data() : nullptr;
+    corrops::corr_loss_backward<double>(l, method, 1e-7, io.data(), x.data(), y.data(), mask,
+                                        both.stats.data(), gx, gy, 0, units);
+    EXPECT(io == (side == 0 ? both.gx : both.gy), "in-place gradient %d, M=%ld", side, l.groups);
+  }
+}
+
 void CheckLayout(const Layout& l, Method method, bool masked, std::mt19937& rng) {
   std::normal_distribution<double> normal;
   std::vector<double> x(l.elements()), y(l.elements()), g(l.loss_elements());
@@ -144,6 +169,7 @@ void CheckLayout(const Layout& l, Method method, bool masked, std::mt19937& rng)
   const auto split = Engine<double>(l, method, 1e-7, x, y, mask, g, 3);
   EXPECT(split.loss == r64.loss && split.gx == r64.gx && split.gy == r64.gy,
          "results depend on the work split");
+  CheckOneSided(l, method, x, y, mask, g, r64);
   const std::vector<float> xf(x.begin(), x.end()), yf(y.begin(), y.end()), gf(g.begin(), g.end());
   const auto r32 = Engine<float>(l, method, 1e-7, xf, yf, mask, gf, 2);
   EXPECT(MaxRelErr(want.loss, AsDouble(r32.loss)) < 1e-3, "loss f32 T=%ld", l.time);
