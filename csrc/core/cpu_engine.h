@@ -27,7 +27,16 @@
 #define CORROPS_RESTRICT
 #endif
 
+// The engine is compiled once per instruction set, each copy in its own
+// namespace so the copies never merge at link time: `generic` (the baseline
+// x86-64 / any target) here, `avx2` from cpu_engine_avx2.cc. Callers use
+// core/cpu_dispatch.h, which picks one at run time.
+#ifndef CORROPS_ENGINE_ISA
+#define CORROPS_ENGINE_ISA generic
+#endif
+
 namespace corrops {
+namespace CORROPS_ENGINE_ISA {
 
 namespace detail {
 
@@ -594,4 +603,5 @@ void corr_coefficients(Method method, double eps, const double* stats, A* coef, 
     coef[r] = row_coefficient(method, detail::load_stats<A>(stats + r * kStatsPerRow), eps);
 }
 
+}  // namespace CORROPS_ENGINE_ISA
 }  // namespace corrops

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/cpu_engine.h"
+#include "core/cpu_dispatch.h"
 
 namespace py = pybind11;
 
@@ -173,4 +173,7 @@ PYBIND11_MODULE(_corrops_numpy, mod) {
   mod.def("coefficients_f64", &corrops::Coefficients<double>, py::arg("stats"), py::arg("method"),
           py::arg("eps"));
   mod.attr("stats_per_row") = corrops::kStatsPerRow;
+  mod.def(
+      "cpu_isa", [] { return std::string(corrops::cpu_isa_name(corrops::active_cpu_isa())); },
+      "Instruction set of the CPU engine in use in this process: 'avx2' or 'generic'.");
 }

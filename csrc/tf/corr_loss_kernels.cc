@@ -2,7 +2,7 @@
 // on TF's intra-op thread pool (so TF's thread settings are respected).
 #include <algorithm>
 
-#include "core/cpu_engine.h"
+#include "core/cpu_dispatch.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tf/corr_loss_validate.h"

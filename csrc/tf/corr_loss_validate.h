@@ -5,7 +5,7 @@
 #include <cmath>
 #include <string>
 
-#include "core/cpu_engine.h"
+#include "core/cpu_dispatch.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "core/cpu_engine.h"
+#include "core/cpu_dispatch.h"
 
 namespace {
 
@@ -235,10 +235,18 @@ int main() {
   const Layout layouts[] = {{4, 1, 1, 1},  {3, 2, 1, 1},   {2, 15, 1, 1},  {2, 16, 1, 1},
                             {2, 17, 1, 1}, {3, 100, 1, 1}, {2, 9, 3, 1},   {2, 9, 1, 3},
                             {2, 33, 5, 2}, {1, 20, 70, 1}, {2, 12, 3, 40}, {1, 300, 1, 1}};
-  for (const Layout& l : layouts)
-    for (Method method : {Method::kPearson, Method::kCcc})
-      for (bool masked : {false, true}) CheckLayout(l, method, masked, rng);
-  CheckEdgeCases();
+  // Every engine copy this build and CPU can run (cpu_dispatch.h).
+  for (corrops::CpuIsa isa : {corrops::CpuIsa::kGeneric, corrops::CpuIsa::kAvx2}) {
+    if (!corrops::set_cpu_isa(isa)) {
+      std::printf("engine %s: not available on this build/CPU\n", corrops::cpu_isa_name(isa));
+      continue;
+    }
+    std::printf("engine %s\n", corrops::cpu_isa_name(isa));
+    for (const Layout& l : layouts)
+      for (Method method : {Method::kPearson, Method::kCcc})
+        for (bool masked : {false, true}) CheckLayout(l, method, masked, rng);
+    CheckEdgeCases();
+  }
   std::printf("%d passed, %d failed\n", checks - failures, failures);
   return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,0 +1,80 @@
+// Run-time choice of the CPU engine's instruction set. The engine
+// (cpu_engine.h) is compiled for the portable baseline and, on x86-64, once
+// more for AVX2 + FMA (cpu_engine_avx2.cc); float and double use the AVX2
+// copy when the CPU has it. No -march=native: one binary runs everywhere.
+// Results are bitwise reproducible on one machine (the choice is fixed per
+// process); the two copies may differ in the last bits (FMA contraction).
+#pragma once
+
+#include <type_traits>
+
+#include "core/cpu_engine.h"
+
+namespace corrops {
+
+enum class CpuIsa { kGeneric, kAvx2 };
+
+// The instruction set in use: the best the CPU supports, unless the
+// environment variable CORROPS_CPU_ISA says "generic" (read once).
+CpuIsa active_cpu_isa();
+// Whether this build and this CPU can run `isa`.
+bool cpu_isa_available(CpuIsa isa);
+// Forces `isa` (tests and benchmarks); returns false, changing nothing, if
+// it is not available.
+bool set_cpu_isa(CpuIsa isa);
+const char* cpu_isa_name(CpuIsa isa);
+
+#if defined(CORROPS_HAVE_AVX2_ENGINE)
+namespace avx2 {  // explicit instantiations for float and double in cpu_engine_avx2.cc
+template <typename T>
+void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true, const T* y_pred,
+                       const bool* mask, T* loss, double* stats, int64_t begin, int64_t end);
+template <typename T>
+void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
+                        const T* y_pred, const bool* mask, const double* stats, T* grad_true,
+                        T* grad_pred, int64_t begin, int64_t end);
+}  // namespace avx2
+#endif
+
+template <typename T>
+constexpr bool kHasAvx2Engine =
+#if defined(CORROPS_HAVE_AVX2_ENGINE)
+    std::is_same_v<T, float> || std::is_same_v<T, double>;
+#else
+    false;
+#endif
+
+using generic::corr_coefficients;
+using generic::loss_is_all_zero;
+using generic::num_work_units;
+using generic::work_unit_cost;
+
+// See generic::corr_loss_forward (cpu_engine.h) for the contract.
+template <typename T>
+void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true, const T* y_pred,
+                       const bool* mask, T* loss, double* stats, int64_t begin, int64_t end) {
+#if defined(CORROPS_HAVE_AVX2_ENGINE)
+  if constexpr (kHasAvx2Engine<T>)
+    if (active_cpu_isa() == CpuIsa::kAvx2)
+      return avx2::corr_loss_forward<T>(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
+                                        end);
+#endif
+  generic::corr_loss_forward<T>(l, method, eps, y_true, y_pred, mask, loss, stats, begin, end);
+}
+
+// See generic::corr_loss_backward (cpu_engine.h) for the contract.
+template <typename T>
+void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
+                        const T* y_pred, const bool* mask, const double* stats, T* grad_true,
+                        T* grad_pred, int64_t begin, int64_t end) {
+#if defined(CORROPS_HAVE_AVX2_ENGINE)
+  if constexpr (kHasAvx2Engine<T>)
+    if (active_cpu_isa() == CpuIsa::kAvx2)
+      return avx2::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats,
+                                         grad_true, grad_pred, begin, end);
+#endif
+  generic::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats, grad_true,
+                                 grad_pred, begin, end);
+}
+
+}  // namespace corrops
