@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "core/row_math.h"
@@ -66,6 +67,36 @@ inline A max_abs(A m, A a, A b) {
   return ab > m ? ab : m;
 }
 
+template <typename A>
+struct SameSizeUint;
+template <>
+struct SameSizeUint<float> {
+  using type = uint32_t;
+};
+template <>
+struct SameSizeUint<double> {
+  using type = uint64_t;
+};
+
+// `keep ? v : 0` as a bit mask. GCC if-converts a float select that feeds
+// several products into branches, which stops vectorisation of the masked
+// loops (5x slower); an integer AND vectorises. Masked-out NaN/Inf become 0.
+template <typename A>
+inline A keep_if(A v, bool keep) {
+  using U = typename SameSizeUint<A>::type;
+  U u;
+  std::memcpy(&u, &v, sizeof u);
+  u &= U(0) - static_cast<U>(keep);
+  std::memcpy(&v, &u, sizeof u);
+  return v;
+}
+
+// A mask entry read as a byte: bool is one byte holding 0 or 1, and a byte
+// compare vectorises (into a lane select) where a bool load does not.
+inline bool is_valid(const bool* CORROPS_RESTRICT m, int64_t i) {
+  return reinterpret_cast<const unsigned char*>(m)[i] != 0;
+}
+
 // Index of the first valid step (len if none).
 inline int64_t first_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t stride) {
   for (int64_t t = 0; t < len; ++t)
@@ -74,8 +105,13 @@ inline int64_t first_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t 
 }
 
 inline int64_t count_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t stride) {
+  const unsigned char* CORROPS_RESTRICT b = reinterpret_cast<const unsigned char*>(m);
   int64_t n = 0;
-  for (int64_t t = 0; t < len; ++t) n += m[t * stride] ? 1 : 0;
+  if (stride == 1) {
+    for (int64_t t = 0; t < len; ++t) n += b[t] != 0;
+  } else {
+    for (int64_t t = 0; t < len; ++t) n += b[t * stride] != 0;
+  }
   return n;
 }
 
@@ -94,19 +130,22 @@ RowStats<A> contiguous_stats(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTR
   A sx[kLanes] = {}, sy[kLanes] = {}, mab[kLanes] = {};
   for (int64_t t = 0; t < body; t += kLanes)
     for (int l = 0; l < kLanes; ++l) {
-      const bool v = !kMasked || m[t + l];
-      const A xv = v ? cvt<A>(x[t + l]) : A(0);
-      const A yv = v ? cvt<A>(y[t + l]) : A(0);
-      sx[l] += v ? xv - kx : A(0);
-      sy[l] += v ? yv - ky : A(0);
+      // Unconditional loads, then selects: branch-free, so it vectorises.
+      const bool v = kMasked ? is_valid(m, t + l) : true;
+      const A xr = cvt<A>(x[t + l]), yr = cvt<A>(y[t + l]);
+      const A xv = keep_if<A>(xr, v);
+      const A yv = keep_if<A>(yr, v);
+      sx[l] += keep_if<A>(xr - kx, v);
+      sy[l] += keep_if<A>(yr - ky, v);
       mab[l] = max_abs(mab[l], xv, yv);
     }
   for (int64_t t = body; t < len; ++t) {
-    const bool v = !kMasked || m[t];
-    const A xv = v ? cvt<A>(x[t]) : A(0);
-    const A yv = v ? cvt<A>(y[t]) : A(0);
-    sx[t - body] += v ? xv - kx : A(0);
-    sy[t - body] += v ? yv - ky : A(0);
+    const bool v = kMasked ? is_valid(m, t) : true;
+    const A xr = cvt<A>(x[t]), yr = cvt<A>(y[t]);
+    const A xv = keep_if<A>(xr, v);
+    const A yv = keep_if<A>(yr, v);
+    sx[t - body] += keep_if<A>(xr - kx, v);
+    sy[t - body] += keep_if<A>(yr - ky, v);
     mab[t - body] = max_abs(mab[t - body], xv, yv);
   }
   RowStats<A> s{};
@@ -122,17 +161,19 @@ RowStats<A> contiguous_stats(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTR
   const A mx = s.mx, my = s.my, is = s.inv_s;
   for (int64_t t = 0; t < body; t += kLanes)
     for (int l = 0; l < kLanes; ++l) {
-      const bool v = !kMasked || m[t + l];
-      const A dx = v ? (cvt<A>(x[t + l]) - mx) * is : A(0);
-      const A dy = v ? (cvt<A>(y[t + l]) - my) * is : A(0);
+      const bool v = kMasked ? is_valid(m, t + l) : true;
+      const A dxr = (cvt<A>(x[t + l]) - mx) * is, dyr = (cvt<A>(y[t + l]) - my) * is;
+      const A dx = keep_if<A>(dxr, v);
+      const A dy = keep_if<A>(dyr, v);
       vx[l] += dx * dx;
       vy[l] += dy * dy;
       cxy[l] += dx * dy;
     }
   for (int64_t t = body; t < len; ++t) {
-    const bool v = !kMasked || m[t];
-    const A dx = v ? (cvt<A>(x[t]) - mx) * is : A(0);
-    const A dy = v ? (cvt<A>(y[t]) - my) * is : A(0);
+    const bool v = kMasked ? is_valid(m, t) : true;
+    const A dxr = (cvt<A>(x[t]) - mx) * is, dyr = (cvt<A>(y[t]) - my) * is;
+    const A dx = keep_if<A>(dxr, v);
+    const A dy = keep_if<A>(dyr, v);
     vx[t - body] += dx * dx;
     vy[t - body] += dy * dy;
     cxy[t - body] += dx * dy;
@@ -149,7 +190,7 @@ void contiguous_loss(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
                      T* CORROPS_RESTRICT loss) {
   for (int64_t t = 0; t < len; ++t) {
     const A l = A(1) - scale * ((cvt<A>(x[t]) - mx) * is) * ((cvt<A>(y[t]) - my) * is);
-    loss[t] = static_cast<T>((!kMasked || m[t]) ? l : A(0));
+    loss[t] = static_cast<T>(kMasked ? keep_if<A>(l, is_valid(m, t)) : l);
   }
 }
 
@@ -161,19 +202,23 @@ void contiguous_grad_sums(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT
   A s1[kLanes] = {}, s1p[kLanes] = {}, s2[kLanes] = {};
   for (int64_t t = 0; t < body; t += kLanes)
     for (int l = 0; l < kLanes; ++l) {
-      const bool v = !kMasked || m[t + l];
-      const A gv = v ? cvt<A>(g[t + l]) : A(0);
-      const A dx = v ? (cvt<A>(x[t + l]) - mx) * is : A(0);
-      const A dy = v ? (cvt<A>(y[t + l]) - my) * is : A(0);
+      const bool v = kMasked ? is_valid(m, t + l) : true;
+      const A gr = cvt<A>(g[t + l]);
+      const A dxr = (cvt<A>(x[t + l]) - mx) * is, dyr = (cvt<A>(y[t + l]) - my) * is;
+      const A gv = keep_if<A>(gr, v);
+      const A dx = keep_if<A>(dxr, v);
+      const A dy = keep_if<A>(dyr, v);
       s1[l] += gv * dx;
       s1p[l] += gv * dy;
       s2[l] += gv * dx * dy;
     }
   for (int64_t t = body; t < len; ++t) {
-    const bool v = !kMasked || m[t];
-    const A gv = v ? cvt<A>(g[t]) : A(0);
-    const A dx = v ? (cvt<A>(x[t]) - mx) * is : A(0);
-    const A dy = v ? (cvt<A>(y[t]) - my) * is : A(0);
+    const bool v = kMasked ? is_valid(m, t) : true;
+    const A gr = cvt<A>(g[t]);
+    const A dxr = (cvt<A>(x[t]) - mx) * is, dyr = (cvt<A>(y[t]) - my) * is;
+    const A gv = keep_if<A>(gr, v);
+    const A dx = keep_if<A>(dxr, v);
+    const A dy = keep_if<A>(dyr, v);
     s1[t - body] += gv * dx;
     s1p[t - body] += gv * dy;
     s2[t - body] += gv * dx * dy;
@@ -196,12 +241,12 @@ void contiguous_grads(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
   static_assert(!kGInPlace || kX != kY, "in place needs exactly one stored gradient");
   const A a = k.a, bx = k.bx, by = k.by, cx = k.cx, cy = k.cy;
   for (int64_t t = 0; t < len; ++t) {
-    const bool v = !kMasked || m[t];
+    const bool v = kMasked ? is_valid(m, t) : true;
     const A gv = cvt<A>(kGInPlace ? (kX ? gx[t] : gy[t]) : g[t]);
     const A dx = (cvt<A>(x[t]) - mx) * is;
     const A dy = (cvt<A>(y[t]) - my) * is;
-    if constexpr (kX) gx[t] = static_cast<T>(v ? a * gv * dy + bx + cx * dx : A(0));
-    if constexpr (kY) gy[t] = static_cast<T>(v ? a * gv * dx + by + cy * dy : A(0));
+    if constexpr (kX) gx[t] = static_cast<T>(keep_if<A>(a * gv * dy + bx + cx * dx, v));
+    if constexpr (kY) gy[t] = static_cast<T>(keep_if<A>(a * gv * dx + by + cy * dy, v));
   }
 }
 
@@ -282,10 +327,10 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
       // Unconditional loads, then selects: branch-free, so it vectorises.
       const bool v = !kMasked || valid[j];
       const A xr = cvt<A>(xs[j]), yr = cvt<A>(ys[j]);
-      const A xv = v ? xr : A(0);
-      const A yv = v ? yr : A(0);
-      sx[j] += v ? xr - kx[j] : A(0);
-      sy[j] += v ? yr - ky[j] : A(0);
+      const A xv = keep_if<A>(xr, v);
+      const A yv = keep_if<A>(yr, v);
+      sx[j] += keep_if<A>(xr - kx[j], v);
+      sy[j] += keep_if<A>(yr - ky[j], v);
       mab[j] = max_abs(mab[j], xv, yv);
     }
   }
@@ -313,8 +358,8 @@ void block_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScr
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
       const A dxr = (cvt<A>(xs[j]) - mx[j]) * is[j], dyr = (cvt<A>(ys[j]) - my[j]) * is[j];
-      const A dx = v ? dxr : A(0);
-      const A dy = v ? dyr : A(0);
+      const A dx = keep_if<A>(dxr, v);
+      const A dy = keep_if<A>(dyr, v);
       vx[j] += dx * dx;
       vy[j] += dy * dy;
       cxy[j] += dx * dy;
@@ -349,7 +394,7 @@ void block_loss(const Block& b, const T* x, const T* y, const bool* m, BlockScra
     for (int64_t g = 0; g < w / C; ++g) {
       A acc = A(0);
       for (int64_t c = 0; c < C; ++c) acc += vals[g * C + c];
-      loss[o + g] = static_cast<T>((!kMasked || m[o + g]) ? acc * inv_c : A(0));
+      loss[o + g] = static_cast<T>((!kMasked || is_valid(m, o + g)) ? acc * inv_c : A(0));
     }
   }
 }
@@ -381,9 +426,9 @@ void block_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const 
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
       const A dxr = (cvt<A>(xs[j]) - mx[j]) * is[j], dyr = (cvt<A>(ys[j]) - my[j]) * is[j];
-      const A gv = v ? gvals[j] : A(0);
-      const A dx = v ? dxr : A(0);
-      const A dy = v ? dyr : A(0);
+      const A gv = keep_if<A>(gvals[j], v);
+      const A dx = keep_if<A>(dxr, v);
+      const A dy = keep_if<A>(dyr, v);
       s1[j] += gv * dx;
       s1p[j] += gv * dy;
       s2[j] += gv * dx * dy;
@@ -422,9 +467,9 @@ void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const
       const A dx = (cvt<A>(xs[j]) - mx[j]) * is[j];
       const A dy = (cvt<A>(ys[j]) - my[j]) * is[j];
       if constexpr (kX)
-        gxs[j] = static_cast<T>(v ? k[j].a * gvals[j] * dy + k[j].bx + k[j].cx * dx : A(0));
+        gxs[j] = static_cast<T>(keep_if<A>(k[j].a * gvals[j] * dy + k[j].bx + k[j].cx * dx, v));
       if constexpr (kY)
-        gys[j] = static_cast<T>(v ? k[j].a * gvals[j] * dx + k[j].by + k[j].cy * dy : A(0));
+        gys[j] = static_cast<T>(keep_if<A>(k[j].a * gvals[j] * dx + k[j].by + k[j].cy * dy, v));
     }
   }
 }
