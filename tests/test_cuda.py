@@ -100,9 +100,15 @@ def test_no_register_spills_on_any_target_arch(tmp_path):
 
 # ------------------------------------------------------------------ with a GPU
 SHAPES = [
+    # Contiguous rows: vector loads when a row starts 16-byte aligned (every
+    # row when T * itemsize % 16 == 0, else alternating rows take the scalar
+    # path), a partial last chunk when T is not a multiple of the vector
+    # width; <= 2048 steps cached in registers, longer rows streamed.
     ((3, 17), 1),
     ((4, 2048), 1),
+    ((5, 1030), 1),
     ((2, 5000), 1),
+    ((3, 4099), 1),
     ((0, 8), 1),
     ((4, 33, 3), 1),
     ((6, 5), 0),
