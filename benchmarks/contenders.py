@@ -117,6 +117,7 @@ def grid() -> list[Case]:
         Case((256, 4096, 1)),
         Case((64, 65536, 1)),
         Case((32, 2048, 8)),
+        Case((256, 2048, 1)),  # the single-channel case with (32, 2048, 8)'s element count
         Case((256, 4096, 1), masked=True),  # variable lengths, 50-100% of T valid
     ]
 
