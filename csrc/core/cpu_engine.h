@@ -474,6 +474,286 @@ void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const
   }
 }
 
+// --------------------------------------------------------------- flat tiles
+// A block whose columns are a whole slab row (ld == w) is one contiguous
+// (steps x w) tile. When w divides kLanes, lane l of a kLanes-wide chunk is
+// always column l % w, so the tile runs through the same vectorised lane
+// loops as a contiguous row (per-step loops over a few columns do not
+// vectorise well). Per-column values are folded from their lanes at the end.
+// Lane l of the chunk at element e0 is step e0 / w + l / w, group
+// (l % w) / channels. A ragged last chunk (fewer than kLanes elements) is
+// done element by element with the same per-lane formulas.
+
+inline bool is_flat_tile(const Block& b) { return b.ld == b.w && kLanes % b.w == 0; }
+
+struct TileLanes {
+  // Lane l's loss/mask/grad offset from its chunk's first step: int32 (it is
+  // < kLanes * groups <= 16 * 16), so gathers through it vectorise (AVX2).
+  int32_t out[kLanes];
+  int col[kLanes];  // column of lane l
+  explicit TileLanes(const Block& b) {
+    for (int l = 0; l < kLanes; ++l) {
+      col[l] = static_cast<int>(l % b.w);
+      out[l] = static_cast<int32_t>((l / b.w) * b.out_ld + col[l] / b.channels);
+    }
+  }
+};
+
+// Loss-shaped offset (mask, loss, upstream gradient) of the chunk at e0.
+inline int64_t chunk_out(const Block& b, int64_t e0) { return b.out + (e0 / b.w) * b.out_ld; }
+
+// Mask of the lanes of the (whole) chunk at e0, gathered into `v`.
+inline void tile_mask(const Block& b, const TileLanes& tl, const bool* m, int64_t e0,
+                      unsigned char* CORROPS_RESTRICT v) {
+  const int64_t o = chunk_out(b, e0);
+  for (int l = 0; l < kLanes; ++l) v[l] = is_valid(m, o + tl.out[l]);
+}
+
+// Upstream gradient / channels of the first `count` lanes of the chunk at e0.
+template <typename T, typename A>
+void tile_grad(const Block& b, const TileLanes& tl, const T* gr, int64_t e0, int count, A inv_c,
+               A* CORROPS_RESTRICT out) {
+  const int64_t o = chunk_out(b, e0);
+  for (int l = 0; l < count; ++l) out[l] = cvt<A>(gr[o + tl.out[l]]) * inv_c;
+}
+
+template <typename A>
+void fold_lanes(const A* lanes, int64_t w, A* CORROPS_RESTRICT cols) {
+  for (int64_t j = 0; j < w; ++j) cols[j] = A(0);
+  for (int l = 0; l < kLanes; ++l) cols[l % w] += lanes[l];
+}
+
+template <bool kMasked, typename T, typename A>
+void tile_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScratch<A>& sc) {
+  const int64_t w = b.w, n_el = b.steps * w, whole = n_el - n_el % kLanes;
+  const T* CORROPS_RESTRICT xt = x + b.data;
+  const T* CORROPS_RESTRICT yt = y + b.data;
+  const TileLanes tl(b);
+  A kx[kLanes], ky[kLanes];  // shifts: first valid value of the lane's column
+  for (int l = 0; l < kLanes; ++l) {
+    const int64_t j = tl.col[l];
+    const int64_t first = kMasked ? first_valid(m + b.out + j / b.channels, b.steps, b.out_ld) : 0;
+    kx[l] = first < b.steps ? cvt<A>(xt[first * w + j]) : A(0);
+    ky[l] = first < b.steps ? cvt<A>(yt[first * w + j]) : A(0);
+  }
+  A sx[kLanes] = {}, sy[kLanes] = {}, mab[kLanes] = {};
+  unsigned char vb[kLanes];
+  for (int64_t e0 = 0; e0 < whole; e0 += kLanes) {
+    // Gathers (mask, upstream gradient) go to lane arrays first: a gather
+    // inside the arithmetic loop stops it from vectorising.
+    if (kMasked) tile_mask(b, tl, m, e0, vb);
+    for (int l = 0; l < kLanes; ++l) {
+      const bool v = kMasked ? vb[l] != 0 : true;
+      const A xr = cvt<A>(xt[e0 + l]), yr = cvt<A>(yt[e0 + l]);
+      sx[l] += keep_if<A>(xr - kx[l], v);
+      sy[l] += keep_if<A>(yr - ky[l], v);
+      mab[l] = max_abs(mab[l], keep_if<A>(xr, v), keep_if<A>(yr, v));
+    }
+  }
+  for (int64_t e = whole; e < n_el; ++e) {
+    const int l = static_cast<int>(e - whole);
+    const bool v = kMasked ? is_valid(m, chunk_out(b, whole) + tl.out[l]) : true;
+    const A xr = cvt<A>(xt[e]), yr = cvt<A>(yt[e]);
+    sx[l] += keep_if<A>(xr - kx[l], v);
+    sy[l] += keep_if<A>(yr - ky[l], v);
+    mab[l] = max_abs(mab[l], keep_if<A>(xr, v), keep_if<A>(yr, v));
+  }
+  A csx[kLanes], csy[kLanes], top[kLanes];
+  fold_lanes(sx, w, csx);
+  fold_lanes(sy, w, csy);
+  for (int64_t j = 0; j < w; ++j) top[j] = A(0);
+  for (int l = 0; l < kLanes; ++l) top[tl.col[l]] = max_abs(top[tl.col[l]], mab[l], A(0));
+  for (int64_t j = 0; j < w; ++j) {
+    const int64_t n =
+        kMasked ? count_valid(m + b.out + j / b.channels, b.steps, b.out_ld) : b.steps;
+    RowStats<A>& st = sc.stats[j];
+    st.n = static_cast<A>(n);
+    const A inv = n > 0 ? A(1) / st.n : A(0);
+    sc.mx[j] = st.mx = kx[j] + csx[j] * inv;  // lane j < w holds column j
+    sc.my[j] = st.my = ky[j] + csy[j] * inv;
+    sc.is[j] = st.inv_s = row_inv_scale(top[j]);
+  }
+  A mxl[kLanes], myl[kLanes], isl[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    mxl[l] = sc.mx[tl.col[l]];
+    myl[l] = sc.my[tl.col[l]];
+    isl[l] = sc.is[tl.col[l]];
+  }
+  A vx[kLanes] = {}, vy[kLanes] = {}, cxy[kLanes] = {};
+  for (int64_t e0 = 0; e0 < whole; e0 += kLanes) {
+    if (kMasked) tile_mask(b, tl, m, e0, vb);
+    for (int l = 0; l < kLanes; ++l) {
+      const bool v = kMasked ? vb[l] != 0 : true;
+      const A dx = keep_if<A>((cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l], v);
+      const A dy = keep_if<A>((cvt<A>(yt[e0 + l]) - myl[l]) * isl[l], v);
+      vx[l] += dx * dx;
+      vy[l] += dy * dy;
+      cxy[l] += dx * dy;
+    }
+  }
+  for (int64_t e = whole; e < n_el; ++e) {
+    const int l = static_cast<int>(e - whole);
+    const bool v = kMasked ? is_valid(m, chunk_out(b, whole) + tl.out[l]) : true;
+    const A dx = keep_if<A>((cvt<A>(xt[e]) - mxl[l]) * isl[l], v);
+    const A dy = keep_if<A>((cvt<A>(yt[e]) - myl[l]) * isl[l], v);
+    vx[l] += dx * dx;
+    vy[l] += dy * dy;
+    cxy[l] += dx * dy;
+  }
+  A cvx[kLanes], cvy[kLanes], ccxy[kLanes];
+  fold_lanes(vx, w, cvx);
+  fold_lanes(vy, w, cvy);
+  fold_lanes(cxy, w, ccxy);
+  for (int64_t j = 0; j < w; ++j) {
+    RowStats<A>& st = sc.stats[j];
+    const A inv = st.n > A(0) ? A(1) / st.n : A(0);
+    st.vx = cvx[j] * inv;
+    st.vy = cvy[j] * inv;
+    st.cxy = ccxy[j] * inv;
+  }
+}
+
+template <bool kMasked, typename T, typename A>
+void tile_loss(const Block& b, const T* x, const T* y, const bool* m, BlockScratch<A>& sc,
+               T* loss) {
+  const int64_t w = b.w, C = b.channels, n_el = b.steps * w;
+  const T* CORROPS_RESTRICT xt = x + b.data;
+  const T* CORROPS_RESTRICT yt = y + b.data;
+  const TileLanes tl(b);
+  const A inv_c = A(1) / static_cast<A>(C);
+  A mxl[kLanes], myl[kLanes], isl[kLanes], scl[kLanes], vals[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    mxl[l] = sc.mx[tl.col[l]];
+    myl[l] = sc.my[tl.col[l]];
+    isl[l] = sc.is[tl.col[l]];
+    scl[l] = sc.scale[tl.col[l]];
+  }
+  const int64_t groups = w / C;
+  for (int64_t e0 = 0; e0 < n_el; e0 += kLanes) {
+    if (e0 + kLanes <= n_el) {
+      for (int l = 0; l < kLanes; ++l)
+        vals[l] = A(1) - scl[l] * ((cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l]) *
+                             ((cvt<A>(yt[e0 + l]) - myl[l]) * isl[l]);
+    } else {
+      for (int64_t e = e0; e < n_el; ++e) {
+        const int l = static_cast<int>(e - e0);
+        vals[l] = A(1) - scl[l] * ((cvt<A>(xt[e]) - mxl[l]) * isl[l]) *
+                             ((cvt<A>(yt[e]) - myl[l]) * isl[l]);
+      }
+    }
+    // Step k of the chunk is lanes [k*w, (k+1)*w); its groups are C lanes each.
+    for (int64_t k = 0; k < kLanes / w && e0 + k * w < n_el; ++k) {
+      const int64_t o = b.out + (e0 / w + k) * b.out_ld;
+      for (int64_t g = 0; g < groups; ++g) {
+        A acc = A(0);
+        for (int64_t c = 0; c < C; ++c) acc += vals[k * w + g * C + c];
+        const A lv = acc * inv_c;
+        loss[o + g] = static_cast<T>(kMasked ? keep_if<A>(lv, is_valid(m, o + g)) : lv);
+      }
+    }
+  }
+}
+
+template <bool kMasked, typename T, typename A>
+void tile_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
+                    BlockScratch<A>& sc) {
+  const int64_t w = b.w, n_el = b.steps * w, whole = n_el - n_el % kLanes;
+  const T* CORROPS_RESTRICT xt = x + b.data;
+  const T* CORROPS_RESTRICT yt = y + b.data;
+  const TileLanes tl(b);
+  const A inv_c = A(1) / static_cast<A>(b.channels);
+  A mxl[kLanes], myl[kLanes], isl[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    mxl[l] = sc.mx[tl.col[l]];
+    myl[l] = sc.my[tl.col[l]];
+    isl[l] = sc.is[tl.col[l]];
+  }
+  A s1[kLanes] = {}, s1p[kLanes] = {}, s2[kLanes] = {}, gl[kLanes];
+  unsigned char vb[kLanes];
+  for (int64_t e0 = 0; e0 < whole; e0 += kLanes) {
+    if (kMasked) tile_mask(b, tl, m, e0, vb);
+    tile_grad(b, tl, gr, e0, kLanes, inv_c, gl);
+    for (int l = 0; l < kLanes; ++l) {
+      const bool v = kMasked ? vb[l] != 0 : true;
+      const A gv = keep_if<A>(gl[l], v);
+      const A dx = keep_if<A>((cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l], v);
+      const A dy = keep_if<A>((cvt<A>(yt[e0 + l]) - myl[l]) * isl[l], v);
+      s1[l] += gv * dx;
+      s1p[l] += gv * dy;
+      s2[l] += gv * dx * dy;
+    }
+  }
+  for (int64_t e = whole; e < n_el; ++e) {
+    const int l = static_cast<int>(e - whole);
+    const int64_t o = chunk_out(b, whole) + tl.out[l];
+    const bool v = kMasked ? is_valid(m, o) : true;
+    const A gv = keep_if<A>(cvt<A>(gr[o]) * inv_c, v);
+    const A dx = keep_if<A>((cvt<A>(xt[e]) - mxl[l]) * isl[l], v);
+    const A dy = keep_if<A>((cvt<A>(yt[e]) - myl[l]) * isl[l], v);
+    s1[l] += gv * dx;
+    s1p[l] += gv * dy;
+    s2[l] += gv * dx * dy;
+  }
+  fold_lanes(s1, w, sc.p.data());
+  fold_lanes(s1p, w, sc.q.data());
+  fold_lanes(s2, w, sc.r.data());
+}
+
+// The upstream gradient of a chunk is read into lanes before any element of
+// the chunk is written, so a stored gradient may share g's buffer (C == 1).
+template <bool kMasked, bool kX, bool kY, typename T, typename A>
+void tile_grad_write(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
+                     BlockScratch<A>& sc, T* gx, T* gy) {
+  const int64_t w = b.w, n_el = b.steps * w;
+  const T* CORROPS_RESTRICT xt = x + b.data;
+  const T* CORROPS_RESTRICT yt = y + b.data;
+  T* gxt = kX ? gx + b.data : nullptr;
+  T* gyt = kY ? gy + b.data : nullptr;
+  const TileLanes tl(b);
+  const A inv_c = A(1) / static_cast<A>(b.channels);
+  A mxl[kLanes], myl[kLanes], isl[kLanes], gl[kLanes], ox[kLanes], oy[kLanes];
+  unsigned char vb[kLanes];
+  A ka[kLanes], kbx[kLanes], kby[kLanes], kcx[kLanes], kcy[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const int j = tl.col[l];
+    mxl[l] = sc.mx[j];
+    myl[l] = sc.my[j];
+    isl[l] = sc.is[j];
+    ka[l] = sc.k[j].a;
+    kbx[l] = sc.k[j].bx;
+    kby[l] = sc.k[j].by;
+    kcx[l] = sc.k[j].cx;
+    kcy[l] = sc.k[j].cy;
+  }
+  for (int64_t e0 = 0; e0 < n_el; e0 += kLanes) {
+    const int64_t o = chunk_out(b, e0);
+    const int count = static_cast<int>(std::min<int64_t>(kLanes, n_el - e0));
+    tile_grad(b, tl, gr, e0, count, inv_c, gl);
+    if (count == kLanes) {
+      if (kMasked) tile_mask(b, tl, m, e0, vb);
+      for (int l = 0; l < kLanes; ++l) {
+        const bool v = kMasked ? vb[l] != 0 : true;
+        const A dx = (cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l];
+        const A dy = (cvt<A>(yt[e0 + l]) - myl[l]) * isl[l];
+        ox[l] = keep_if<A>(ka[l] * gl[l] * dy + kbx[l] + kcx[l] * dx, v);
+        oy[l] = keep_if<A>(ka[l] * gl[l] * dx + kby[l] + kcy[l] * dy, v);
+      }
+    } else {
+      for (int l = 0; l < count; ++l) {
+        const bool v = kMasked ? is_valid(m, o + tl.out[l]) : true;
+        const A dx = (cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l];
+        const A dy = (cvt<A>(yt[e0 + l]) - myl[l]) * isl[l];
+        ox[l] = keep_if<A>(ka[l] * gl[l] * dy + kbx[l] + kcx[l] * dx, v);
+        oy[l] = keep_if<A>(ka[l] * gl[l] * dx + kby[l] + kcy[l] * dy, v);
+      }
+    }
+    if constexpr (kX)
+      for (int l = 0; l < count; ++l) gxt[e0 + l] = static_cast<T>(ox[l]);
+    if constexpr (kY)
+      for (int l = 0; l < count; ++l) gyt[e0 + l] = static_cast<T>(oy[l]);
+  }
+}
+
 inline int64_t groups_per_block(const Layout& l) {
   return std::max<int64_t>(1, kBlockColumns / std::max<int64_t>(1, l.channels));
 }
@@ -539,12 +819,19 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
   BlockScratch<A> sc(block_width(l));
   for (int64_t u = begin; u < end; ++u) {
     const Block b = make_block(l, u);
-    block_stats<kMasked>(b, x, y, m, sc);
+    const bool flat = is_flat_tile(b);
+    if (flat)
+      tile_stats<kMasked>(b, x, y, m, sc);
+    else
+      block_stats<kMasked>(b, x, y, m, sc);
     for (int64_t j = 0; j < b.w; ++j) {
       store_stats(sc.stats[j], stats + (b.first_row + j) * kStatsPerRow);
       sc.scale[j] = loss_scale(method, sc.stats[j], eps);
     }
-    block_loss<kMasked>(b, x, y, m, sc, loss);
+    if (flat)
+      tile_loss<kMasked>(b, x, y, m, sc, loss);
+    else
+      block_loss<kMasked>(b, x, y, m, sc, loss);
   }
 }
 
@@ -578,10 +865,20 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
       sc.my[j] = sc.stats[j].my;
       sc.is[j] = sc.stats[j].inv_s;
     }
-    block_grad_sums<kMasked>(b, gr, x, y, m, sc);
+    const bool flat = is_flat_tile(b);
+    if (flat)
+      tile_grad_sums<kMasked>(b, gr, x, y, m, sc);
+    else
+      block_grad_sums<kMasked>(b, gr, x, y, m, sc);
     for (int64_t j = 0; j < b.w; ++j)
       sc.k[j] = grad_coeffs(method, sc.stats[j], eps, sc.p[j], sc.q[j], sc.r[j]);
-    if (gx && gy)
+    if (flat && gx && gy)
+      tile_grad_write<kMasked, true, true>(b, gr, x, y, m, sc, gx, gy);
+    else if (flat && gx)
+      tile_grad_write<kMasked, true, false>(b, gr, x, y, m, sc, gx, gy);
+    else if (flat && gy)
+      tile_grad_write<kMasked, false, true>(b, gr, x, y, m, sc, gx, gy);
+    else if (gx && gy)
       block_grad_write<kMasked, true, true>(b, gr, x, y, m, sc, gx, gy);
     else if (gx)
       block_grad_write<kMasked, true, false>(b, gr, x, y, m, sc, gx, gy);

@@ -232,9 +232,28 @@ void CheckEdgeCases() {
 
 int main() {
   std::mt19937 rng(7);
-  const Layout layouts[] = {{4, 1, 1, 1},  {3, 2, 1, 1},   {2, 15, 1, 1},  {2, 16, 1, 1},
-                            {2, 17, 1, 1}, {3, 100, 1, 1}, {2, 9, 3, 1},   {2, 9, 1, 3},
-                            {2, 33, 5, 2}, {1, 20, 70, 1}, {2, 12, 3, 40}, {1, 300, 1, 1}};
+  const Layout layouts[] = {{4, 1, 1, 1},
+                            {3, 2, 1, 1},
+                            {2, 15, 1, 1},
+                            {2, 16, 1, 1},
+                            {2, 17, 1, 1},
+                            {3, 100, 1, 1},
+                            {2, 9, 3, 1},
+                            {2, 9, 1, 3},
+                            {2, 33, 5, 2},
+                            {1, 20, 70, 1},
+                            {2, 12, 3, 40},
+                            {1, 300, 1, 1},
+                            // flat tiles (row width divides 16): ragged last chunk, several
+                            // groups per chunk, one channel (in place), 16 columns
+                            {3, 37, 1, 8},
+                            {2, 29, 2, 4},
+                            {2, 17, 4, 4},
+                            {3, 21, 1, 2},
+                            {2, 19, 2, 1},
+                            {2, 5, 8, 2},
+                            {2, 3, 16, 1},
+                            {1, 1, 4, 2}};
   // Every engine copy this build and CPU can run (cpu_dispatch.h).
   for (corrops::CpuIsa isa : {corrops::CpuIsa::kGeneric, corrops::CpuIsa::kAvx2}) {
     if (!corrops::set_cpu_isa(isa)) {
