@@ -115,6 +115,25 @@ inline int64_t count_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t 
   return n;
 }
 
+// The valid steps of a masked contiguous row, when they are one run
+// [begin, end) (padding after and/or before a sequence: the usual mask). Such
+// a row is computed as an unmasked row over the run, with zeros around it:
+// the same values (the masked loops also shift by the first valid step and
+// skip the rest) at the unmasked loops' speed. False for any other mask, and
+// for a row with no valid step.
+struct Run {
+  int64_t begin = 0, end = 0;
+};
+
+inline bool valid_run(const bool* CORROPS_RESTRICT m, int64_t len, Run* run) {
+  const int64_t n = count_valid(m, len, 1);
+  if (n == 0) return false;
+  const int64_t a = first_valid(m, len, 1);  // then a + n <= len
+  if (count_valid(m + a, n, 1) != n) return false;
+  *run = Run{a, a + n};
+  return true;
+}
+
 // ----------------------------------------------------------- contiguous rows
 
 template <bool kMasked, typename T, typename A>
@@ -502,17 +521,35 @@ struct TileLanes {
 // Loss-shaped offset (mask, loss, upstream gradient) of the chunk at e0.
 inline int64_t chunk_out(const Block& b, int64_t e0) { return b.out + (e0 / b.w) * b.out_ld; }
 
-// Mask of the lanes of the (whole) chunk at e0, gathered into `v`.
+// Mask of the lanes of the whole chunk at e0. Lanes [k*kC, (k+1)*kC) are
+// the channels of one group of one step and share one mask entry and one
+// upstream-gradient entry: one load per group, broadcast to its lanes (a
+// per-lane gather compiles to 16 scalar inserts).
+template <int kC>
 inline void tile_mask(const Block& b, const TileLanes& tl, const bool* m, int64_t e0,
                       unsigned char* CORROPS_RESTRICT v) {
   const int64_t o = chunk_out(b, e0);
-  for (int l = 0; l < kLanes; ++l) v[l] = is_valid(m, o + tl.out[l]);
+  for (int k = 0; k < kLanes / kC; ++k) {
+    const unsigned char vk = is_valid(m, o + tl.out[k * kC]);
+    for (int c = 0; c < kC; ++c) v[k * kC + c] = vk;
+  }
 }
 
-// Upstream gradient / channels of the first `count` lanes of the chunk at e0.
-template <typename T, typename A>
-void tile_grad(const Block& b, const TileLanes& tl, const T* gr, int64_t e0, int count, A inv_c,
+// Upstream gradient / channels of the lanes of the whole chunk at e0.
+template <int kC, typename T, typename A>
+void tile_grad(const Block& b, const TileLanes& tl, const T* gr, int64_t e0, A inv_c,
                A* CORROPS_RESTRICT out) {
+  const int64_t o = chunk_out(b, e0);
+  for (int k = 0; k < kLanes / kC; ++k) {
+    const A gk = cvt<A>(gr[o + tl.out[k * kC]]) * inv_c;
+    for (int c = 0; c < kC; ++c) out[k * kC + c] = gk;
+  }
+}
+
+// The same for the first `count` lanes of the ragged last chunk at e0.
+template <typename T, typename A>
+void tile_grad_tail(const Block& b, const TileLanes& tl, const T* gr, int64_t e0, int count,
+                    A inv_c, A* CORROPS_RESTRICT out) {
   const int64_t o = chunk_out(b, e0);
   for (int l = 0; l < count; ++l) out[l] = cvt<A>(gr[o + tl.out[l]]) * inv_c;
 }
@@ -523,7 +560,7 @@ void fold_lanes(const A* lanes, int64_t w, A* CORROPS_RESTRICT cols) {
   for (int l = 0; l < kLanes; ++l) cols[l % w] += lanes[l];
 }
 
-template <bool kMasked, typename T, typename A>
+template <bool kMasked, int kC, typename T, typename A>
 void tile_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScratch<A>& sc) {
   const int64_t w = b.w, n_el = b.steps * w, whole = n_el - n_el % kLanes;
   const T* CORROPS_RESTRICT xt = x + b.data;
@@ -541,7 +578,7 @@ void tile_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScra
   for (int64_t e0 = 0; e0 < whole; e0 += kLanes) {
     // Gathers (mask, upstream gradient) go to lane arrays first: a gather
     // inside the arithmetic loop stops it from vectorising.
-    if (kMasked) tile_mask(b, tl, m, e0, vb);
+    if (kMasked) tile_mask<kC>(b, tl, m, e0, vb);
     for (int l = 0; l < kLanes; ++l) {
       const bool v = kMasked ? vb[l] != 0 : true;
       const A xr = cvt<A>(xt[e0 + l]), yr = cvt<A>(yt[e0 + l]);
@@ -581,7 +618,7 @@ void tile_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScra
   }
   A vx[kLanes] = {}, vy[kLanes] = {}, cxy[kLanes] = {};
   for (int64_t e0 = 0; e0 < whole; e0 += kLanes) {
-    if (kMasked) tile_mask(b, tl, m, e0, vb);
+    if (kMasked) tile_mask<kC>(b, tl, m, e0, vb);
     for (int l = 0; l < kLanes; ++l) {
       const bool v = kMasked ? vb[l] != 0 : true;
       const A dx = keep_if<A>((cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l], v);
@@ -613,55 +650,70 @@ void tile_stats(const Block& b, const T* x, const T* y, const bool* m, BlockScra
   }
 }
 
-template <bool kMasked, typename T, typename A>
+// Per-step losses of a flat tile: each is the mean over the kC lanes of one
+// group of one step. The tile is done in "super-chunks" of kC chunks, i.e.
+// kLanes groups: the lane values first (vectorised), then the kLanes group
+// sums side by side, each in channel order (sums one group at a time form a
+// dependent add chain, which was half the forward's time for kC = 8). kC
+// divides kLanes and is a template parameter so the sums unroll.
+template <bool kMasked, int kC, typename T, typename A>
 void tile_loss(const Block& b, const T* x, const T* y, const bool* m, BlockScratch<A>& sc,
                T* loss) {
-  const int64_t w = b.w, C = b.channels, n_el = b.steps * w;
+  constexpr int kSuper = kC * kLanes;
+  const int64_t w = b.w, n_el = b.steps * w, whole = n_el - n_el % kSuper;
   const T* CORROPS_RESTRICT xt = x + b.data;
   const T* CORROPS_RESTRICT yt = y + b.data;
   const TileLanes tl(b);
-  const A inv_c = A(1) / static_cast<A>(C);
-  A mxl[kLanes], myl[kLanes], isl[kLanes], scl[kLanes], vals[kLanes];
+  const A inv_c = A(1) / static_cast<A>(kC);
+  A mxl[kLanes], myl[kLanes], isl[kLanes], scl[kLanes], vals[kSuper], sums[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     mxl[l] = sc.mx[tl.col[l]];
     myl[l] = sc.my[tl.col[l]];
     isl[l] = sc.is[tl.col[l]];
     scl[l] = sc.scale[tl.col[l]];
   }
-  const int64_t groups = w / C;
-  for (int64_t e0 = 0; e0 < n_el; e0 += kLanes) {
-    if (e0 + kLanes <= n_el) {
+  for (int64_t e0 = 0; e0 < whole; e0 += kSuper) {
+    for (int q = 0; q < kC; ++q)
       for (int l = 0; l < kLanes; ++l)
-        vals[l] = A(1) - scl[l] * ((cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l]) *
-                             ((cvt<A>(yt[e0 + l]) - myl[l]) * isl[l]);
-    } else {
-      for (int64_t e = e0; e < n_el; ++e) {
-        const int l = static_cast<int>(e - e0);
-        vals[l] = A(1) - scl[l] * ((cvt<A>(xt[e]) - mxl[l]) * isl[l]) *
-                             ((cvt<A>(yt[e]) - myl[l]) * isl[l]);
-      }
+        vals[q * kLanes + l] = A(1) - scl[l] *
+                                          ((cvt<A>(xt[e0 + q * kLanes + l]) - mxl[l]) * isl[l]) *
+                                          ((cvt<A>(yt[e0 + q * kLanes + l]) - myl[l]) * isl[l]);
+    for (int i = 0; i < kLanes; ++i) {
+      A acc = vals[i * kC];
+      for (int c = 1; c < kC; ++c) acc += vals[i * kC + c];
+      sums[i] = acc * inv_c;
     }
-    // Step k of the chunk is lanes [k*w, (k+1)*w); its groups are C lanes each.
-    for (int64_t k = 0; k < kLanes / w && e0 + k * w < n_el; ++k) {
-      const int64_t o = b.out + (e0 / w + k) * b.out_ld;
-      for (int64_t g = 0; g < groups; ++g) {
-        A acc = A(0);
-        for (int64_t c = 0; c < C; ++c) acc += vals[k * w + g * C + c];
-        const A lv = acc * inv_c;
-        loss[o + g] = static_cast<T>(kMasked ? keep_if<A>(lv, is_valid(m, o + g)) : lv);
-      }
+    // Group i is in chunk i / (kLanes / kC), at lane (i % (kLanes / kC)) * kC.
+    for (int i = 0; i < kLanes; ++i) {
+      const int q = i / (kLanes / kC), l = (i % (kLanes / kC)) * kC;
+      const int64_t at = chunk_out(b, e0 + q * kLanes) + tl.out[l];
+      loss[at] = static_cast<T>(kMasked ? keep_if<A>(sums[i], is_valid(m, at)) : sums[i]);
     }
+  }
+  // The rest, group by group (w, a multiple of kC, divides n_el).
+  for (int64_t e = whole; e < n_el; e += kC) {
+    const int l0 = static_cast<int>(e % kLanes);
+    A acc = A(0);
+    for (int c = 0; c < kC; ++c) {
+      const int l = l0 + c;
+      const A v = A(1) - scl[l] * ((cvt<A>(xt[e + c]) - mxl[l]) * isl[l]) *
+                             ((cvt<A>(yt[e + c]) - myl[l]) * isl[l]);
+      acc = c == 0 ? v : acc + v;
+    }
+    const int64_t at = chunk_out(b, e - l0) + tl.out[l0];
+    const A lv = acc * inv_c;
+    loss[at] = static_cast<T>(kMasked ? keep_if<A>(lv, is_valid(m, at)) : lv);
   }
 }
 
-template <bool kMasked, typename T, typename A>
+template <bool kMasked, int kC, typename T, typename A>
 void tile_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
                     BlockScratch<A>& sc) {
   const int64_t w = b.w, n_el = b.steps * w, whole = n_el - n_el % kLanes;
   const T* CORROPS_RESTRICT xt = x + b.data;
   const T* CORROPS_RESTRICT yt = y + b.data;
   const TileLanes tl(b);
-  const A inv_c = A(1) / static_cast<A>(b.channels);
+  const A inv_c = A(1) / static_cast<A>(kC);
   A mxl[kLanes], myl[kLanes], isl[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     mxl[l] = sc.mx[tl.col[l]];
@@ -671,8 +723,8 @@ void tile_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const b
   A s1[kLanes] = {}, s1p[kLanes] = {}, s2[kLanes] = {}, gl[kLanes];
   unsigned char vb[kLanes];
   for (int64_t e0 = 0; e0 < whole; e0 += kLanes) {
-    if (kMasked) tile_mask(b, tl, m, e0, vb);
-    tile_grad(b, tl, gr, e0, kLanes, inv_c, gl);
+    if (kMasked) tile_mask<kC>(b, tl, m, e0, vb);
+    tile_grad<kC>(b, tl, gr, e0, inv_c, gl);
     for (int l = 0; l < kLanes; ++l) {
       const bool v = kMasked ? vb[l] != 0 : true;
       const A gv = keep_if<A>(gl[l], v);
@@ -701,7 +753,7 @@ void tile_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const b
 
 // The upstream gradient of a chunk is read into lanes before any element of
 // the chunk is written, so a stored gradient may share g's buffer (C == 1).
-template <bool kMasked, bool kX, bool kY, typename T, typename A>
+template <bool kMasked, int kC, bool kX, bool kY, typename T, typename A>
 void tile_grad_write(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
                      BlockScratch<A>& sc, T* gx, T* gy) {
   const int64_t w = b.w, n_el = b.steps * w;
@@ -710,8 +762,8 @@ void tile_grad_write(const Block& b, const T* gr, const T* x, const T* y, const 
   T* gxt = kX ? gx + b.data : nullptr;
   T* gyt = kY ? gy + b.data : nullptr;
   const TileLanes tl(b);
-  const A inv_c = A(1) / static_cast<A>(b.channels);
-  A mxl[kLanes], myl[kLanes], isl[kLanes], gl[kLanes], ox[kLanes], oy[kLanes];
+  const A inv_c = A(1) / static_cast<A>(kC);
+  A mxl[kLanes], myl[kLanes], isl[kLanes], gl[kLanes];
   unsigned char vb[kLanes];
   A ka[kLanes], kbx[kLanes], kby[kLanes], kcx[kLanes], kcy[kLanes];
   for (int l = 0; l < kLanes; ++l) {
@@ -725,32 +777,33 @@ void tile_grad_write(const Block& b, const T* gr, const T* x, const T* y, const 
     kcx[l] = sc.k[j].cx;
     kcy[l] = sc.k[j].cy;
   }
-  for (int64_t e0 = 0; e0 < n_el; e0 += kLanes) {
-    const int64_t o = chunk_out(b, e0);
-    const int count = static_cast<int>(std::min<int64_t>(kLanes, n_el - e0));
-    tile_grad(b, tl, gr, e0, count, inv_c, gl);
-    if (count == kLanes) {
-      if (kMasked) tile_mask(b, tl, m, e0, vb);
-      for (int l = 0; l < kLanes; ++l) {
-        const bool v = kMasked ? vb[l] != 0 : true;
-        const A dx = (cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l];
-        const A dy = (cvt<A>(yt[e0 + l]) - myl[l]) * isl[l];
-        ox[l] = keep_if<A>(ka[l] * gl[l] * dy + kbx[l] + kcx[l] * dx, v);
-        oy[l] = keep_if<A>(ka[l] * gl[l] * dx + kby[l] + kcy[l] * dy, v);
-      }
-    } else {
-      for (int l = 0; l < count; ++l) {
-        const bool v = kMasked ? is_valid(m, o + tl.out[l]) : true;
-        const A dx = (cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l];
-        const A dy = (cvt<A>(yt[e0 + l]) - myl[l]) * isl[l];
-        ox[l] = keep_if<A>(ka[l] * gl[l] * dy + kbx[l] + kcx[l] * dx, v);
-        oy[l] = keep_if<A>(ka[l] * gl[l] * dx + kby[l] + kcy[l] * dy, v);
-      }
+  const int64_t whole = n_el - n_el % kLanes;
+  // Whole chunks store straight from the lane loop (staging them in lane
+  // arrays and copying with a run-time count compiled to a scalar copy).
+  for (int64_t e0 = 0; e0 < whole; e0 += kLanes) {
+    tile_grad<kC>(b, tl, gr, e0, inv_c, gl);
+    if (kMasked) tile_mask<kC>(b, tl, m, e0, vb);
+    for (int l = 0; l < kLanes; ++l) {
+      const bool v = kMasked ? vb[l] != 0 : true;
+      const A dx = (cvt<A>(xt[e0 + l]) - mxl[l]) * isl[l];
+      const A dy = (cvt<A>(yt[e0 + l]) - myl[l]) * isl[l];
+      if constexpr (kX)
+        gxt[e0 + l] = static_cast<T>(keep_if<A>(ka[l] * gl[l] * dy + kbx[l] + kcx[l] * dx, v));
+      if constexpr (kY)
+        gyt[e0 + l] = static_cast<T>(keep_if<A>(ka[l] * gl[l] * dx + kby[l] + kcy[l] * dy, v));
     }
+  }
+  const int count = static_cast<int>(n_el - whole);
+  tile_grad_tail(b, tl, gr, whole, count, inv_c, gl);
+  for (int l = 0; l < count; ++l) {
+    const int64_t e = whole + l;
+    const bool v = kMasked ? is_valid(m, chunk_out(b, whole) + tl.out[l]) : true;
+    const A dx = (cvt<A>(xt[e]) - mxl[l]) * isl[l];
+    const A dy = (cvt<A>(yt[e]) - myl[l]) * isl[l];
     if constexpr (kX)
-      for (int l = 0; l < count; ++l) gxt[e0 + l] = static_cast<T>(ox[l]);
+      gxt[e] = static_cast<T>(keep_if<A>(ka[l] * gl[l] * dy + kbx[l] + kcx[l] * dx, v));
     if constexpr (kY)
-      for (int l = 0; l < count; ++l) gyt[e0 + l] = static_cast<T>(oy[l]);
+      gyt[e] = static_cast<T>(keep_if<A>(ka[l] * gl[l] * dx + kby[l] + kcy[l] * dy, v));
   }
 }
 
@@ -800,6 +853,78 @@ RowStats<A> load_stats(const double* in) {
                      static_cast<A>(in[kStatInvScale])};
 }
 
+// Stores a block's row statistics and sets the per-column loss scales.
+template <typename A>
+void finish_stats(const Block& b, Method method, double eps, BlockScratch<A>& sc, double* stats) {
+  for (int64_t j = 0; j < b.w; ++j) {
+    store_stats(sc.stats[j], stats + (b.first_row + j) * kStatsPerRow);
+    sc.scale[j] = loss_scale(method, sc.stats[j], eps);
+  }
+}
+
+// Per-column gradient coefficients from the backward's first-pass sums.
+template <typename A>
+void finish_grad_coeffs(const Block& b, Method method, double eps, BlockScratch<A>& sc) {
+  for (int64_t j = 0; j < b.w; ++j)
+    sc.k[j] = grad_coeffs(method, sc.stats[j], eps, sc.p[j], sc.q[j], sc.r[j]);
+}
+
+// A flat tile, forward and backward, for kC channels: the tile loops are
+// compiled per channel count (a divisor of kLanes) so per-group work unrolls.
+template <bool kMasked, int kC, typename T, typename A>
+void tile_forward(const Block& b, Method method, double eps, const T* x, const T* y, const bool* m,
+                  BlockScratch<A>& sc, T* loss, double* stats) {
+  tile_stats<kMasked, kC>(b, x, y, m, sc);
+  finish_stats(b, method, eps, sc, stats);
+  tile_loss<kMasked, kC>(b, x, y, m, sc, loss);
+}
+
+template <bool kMasked, int kC, typename T, typename A>
+void tile_backward(const Block& b, Method method, double eps, const T* gr, const T* x, const T* y,
+                   const bool* m, BlockScratch<A>& sc, T* gx, T* gy) {
+  tile_grad_sums<kMasked, kC>(b, gr, x, y, m, sc);
+  finish_grad_coeffs(b, method, eps, sc);
+  if (gx && gy)
+    tile_grad_write<kMasked, kC, true, true>(b, gr, x, y, m, sc, gx, gy);
+  else if (gx)
+    tile_grad_write<kMasked, kC, true, false>(b, gr, x, y, m, sc, gx, gy);
+  else
+    tile_grad_write<kMasked, kC, false, true>(b, gr, x, y, m, sc, gx, gy);
+}
+
+// Calls tile_forward / tile_backward for the tile's channel count.
+template <bool kMasked, typename T, typename A, typename... Args>
+void tile_forward_any(const Block& b, Args... args) {
+  switch (b.channels) {
+    case 1:
+      return tile_forward<kMasked, 1, T, A>(b, args...);
+    case 2:
+      return tile_forward<kMasked, 2, T, A>(b, args...);
+    case 4:
+      return tile_forward<kMasked, 4, T, A>(b, args...);
+    case 8:
+      return tile_forward<kMasked, 8, T, A>(b, args...);
+    default:
+      return tile_forward<kMasked, 16, T, A>(b, args...);
+  }
+}
+
+template <bool kMasked, typename T, typename A, typename... Args>
+void tile_backward_any(const Block& b, Args... args) {
+  switch (b.channels) {
+    case 1:
+      return tile_backward<kMasked, 1, T, A>(b, args...);
+    case 2:
+      return tile_backward<kMasked, 2, T, A>(b, args...);
+    case 4:
+      return tile_backward<kMasked, 4, T, A>(b, args...);
+    case 8:
+      return tile_backward<kMasked, 8, T, A>(b, args...);
+    default:
+      return tile_backward<kMasked, 16, T, A>(b, args...);
+  }
+}
+
 template <bool kMasked, typename T>
 void forward_units_impl(const Layout& l, Method method, double eps, const T* x, const T* y,
                         const bool* m, T* loss, double* stats, int64_t begin, int64_t end) {
@@ -809,6 +934,18 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
     for (int64_t u = begin; u < end; ++u) {
       const int64_t off = u * len;
       const bool* mu = kMasked ? m + off : nullptr;
+      Run run;
+      if (kMasked && valid_run(mu, len, &run)) {
+        // One run of valid steps: an unmasked row over the run, zeros around.
+        const int64_t a = run.begin, n = run.end - run.begin;
+        const RowStats<A> s = contiguous_stats<false, T, A>(x + off + a, y + off + a, nullptr, n);
+        store_stats(s, stats + u * kStatsPerRow);
+        std::fill(loss + off, loss + off + a, T(0));
+        contiguous_loss<false>(x + off + a, y + off + a, nullptr, n, s.mx, s.my, s.inv_s,
+                               loss_scale(method, s, eps), loss + off + a);
+        std::fill(loss + off + run.end, loss + off + len, T(0));
+        continue;
+      }
       const RowStats<A> s = contiguous_stats<kMasked, T, A>(x + off, y + off, mu, len);
       store_stats(s, stats + u * kStatsPerRow);
       contiguous_loss<kMasked>(x + off, y + off, mu, len, s.mx, s.my, s.inv_s,
@@ -819,19 +956,13 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
   BlockScratch<A> sc(block_width(l));
   for (int64_t u = begin; u < end; ++u) {
     const Block b = make_block(l, u);
-    const bool flat = is_flat_tile(b);
-    if (flat)
-      tile_stats<kMasked>(b, x, y, m, sc);
-    else
+    if (is_flat_tile(b)) {
+      tile_forward_any<kMasked, T, A>(b, method, eps, x, y, m, sc, loss, stats);
+    } else {
       block_stats<kMasked>(b, x, y, m, sc);
-    for (int64_t j = 0; j < b.w; ++j) {
-      store_stats(sc.stats[j], stats + (b.first_row + j) * kStatsPerRow);
-      sc.scale[j] = loss_scale(method, sc.stats[j], eps);
-    }
-    if (flat)
-      tile_loss<kMasked>(b, x, y, m, sc, loss);
-    else
+      finish_stats(b, method, eps, sc, stats);
       block_loss<kMasked>(b, x, y, m, sc, loss);
+    }
   }
 }
 
@@ -848,6 +979,22 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
       const bool* mu = kMasked ? m + off : nullptr;
       const RowStats<A> s = load_stats<A>(stats + u * kStatsPerRow);
       A s1, s1p, s2;
+      Run run;
+      if (kMasked && valid_run(mu, len, &run)) {  // as in the forward
+        const int64_t a = run.begin, n = run.end - run.begin;
+        contiguous_grad_sums<false>(gr + off + a, x + off + a, y + off + a, nullptr, n, s.mx, s.my,
+                                    s.inv_s, &s1, &s1p, &s2);
+        const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
+        for (T* gd : {gx, gy}) {
+          if (!gd) continue;
+          std::fill(gd + off, gd + off + a, T(0));
+          std::fill(gd + off + run.end, gd + off + len, T(0));
+        }
+        contiguous_grads_to<false>(gr + off + a, x + off + a, y + off + a, nullptr, n, s.mx, s.my,
+                                   s.inv_s, k, gx ? gx + off + a : nullptr,
+                                   gy ? gy + off + a : nullptr);
+        continue;
+      }
       contiguous_grad_sums<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, s.inv_s, &s1,
                                     &s1p, &s2);
       const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
@@ -865,20 +1012,13 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
       sc.my[j] = sc.stats[j].my;
       sc.is[j] = sc.stats[j].inv_s;
     }
-    const bool flat = is_flat_tile(b);
-    if (flat)
-      tile_grad_sums<kMasked>(b, gr, x, y, m, sc);
-    else
-      block_grad_sums<kMasked>(b, gr, x, y, m, sc);
-    for (int64_t j = 0; j < b.w; ++j)
-      sc.k[j] = grad_coeffs(method, sc.stats[j], eps, sc.p[j], sc.q[j], sc.r[j]);
-    if (flat && gx && gy)
-      tile_grad_write<kMasked, true, true>(b, gr, x, y, m, sc, gx, gy);
-    else if (flat && gx)
-      tile_grad_write<kMasked, true, false>(b, gr, x, y, m, sc, gx, gy);
-    else if (flat && gy)
-      tile_grad_write<kMasked, false, true>(b, gr, x, y, m, sc, gx, gy);
-    else if (gx && gy)
+    if (is_flat_tile(b)) {
+      tile_backward_any<kMasked, T, A>(b, method, eps, gr, x, y, m, sc, gx, gy);
+      continue;
+    }
+    block_grad_sums<kMasked>(b, gr, x, y, m, sc);
+    finish_grad_coeffs(b, method, eps, sc);
+    if (gx && gy)
       block_grad_write<kMasked, true, true>(b, gr, x, y, m, sc, gx, gy);
     else if (gx)
       block_grad_write<kMasked, true, false>(b, gr, x, y, m, sc, gx, gy);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -95,8 +96,11 @@ struct Run {
 template <typename T>
 Run<T> Engine(const Layout& l, Method method, double eps, const std::vector<T>& x,
               const std::vector<T>& y, const bool* mask, const std::vector<T>& g, int pieces) {
-  Run<T> r{std::vector<T>(l.loss_elements()), std::vector<T>(l.elements()),
-           std::vector<T>(l.elements()), std::vector<double>(l.rows() * corrops::kStatsPerRow)};
+  // Outputs start as NaN: an element the engine does not write fails the checks.
+  const T poison = std::numeric_limits<T>::quiet_NaN();
+  Run<T> r{std::vector<T>(l.loss_elements(), poison), std::vector<T>(l.elements(), poison),
+           std::vector<T>(l.elements(), poison),
+           std::vector<double>(l.rows() * corrops::kStatsPerRow, poison)};
   const int64_t units = corrops::num_work_units(l);
   if (corrops::loss_is_all_zero(l)) std::fill(r.loss.begin(), r.loss.end(), T(0));
   for (int p = 0; p < pieces; ++p) {
@@ -149,16 +153,39 @@ void CheckOneSided(const Layout& l, Method method, const std::vector<double>& x,
   }
 }
 
-void CheckLayout(const Layout& l, Method method, bool masked, std::mt19937& rng) {
+// kRandom: each step valid with probability 3/4. kRuns: per mask row one run
+// of valid steps (padding before and/or after; some rows full, empty or a
+// single step), the layout the engine computes as an unmasked run.
+enum class MaskKind { kNone, kRandom, kRuns };
+
+std::vector<char> MakeMask(const Layout& l, MaskKind kind, std::mt19937& rng) {
+  std::vector<char> m(l.loss_elements(), 1);
+  if (kind == MaskKind::kRandom)
+    for (auto& v : m) v = (rng() % 4) != 0;
+  if (kind == MaskKind::kRuns)
+    for (int64_t o = 0; o < l.outer; ++o)
+      for (int64_t g = 0; g < l.groups; ++g) {
+        const int64_t T = l.time, kind_of_row = rng() % 6;
+        if (T == 0) continue;
+        int64_t a = rng() % (T / 2 + 1), b = T - static_cast<int64_t>(rng() % (T / 2 + 1));
+        if (kind_of_row == 0) a = 0, b = T;              // full
+        if (kind_of_row == 1) a = b = 0;                 // empty
+        if (kind_of_row == 2) a = rng() % T, b = a + 1;  // one step
+        if (kind_of_row == 3) a = 0;                     // padded after
+        for (int64_t t = 0; t < T; ++t) m[(o * T + t) * l.groups + g] = t >= a && t < b;
+      }
+  return m;
+}
+
+void CheckLayout(const Layout& l, Method method, MaskKind kind, std::mt19937& rng) {
+  const bool masked = kind != MaskKind::kNone;
   std::normal_distribution<double> normal;
   std::vector<double> x(l.elements()), y(l.elements()), g(l.loss_elements());
   for (auto& v : x) v = normal(rng) + 0.5;
   for (size_t i = 0; i < y.size(); ++i) y[i] = 0.6 * x[i] + normal(rng);
   for (auto& v : g) v = normal(rng);
-  std::vector<bool> maskv(l.loss_elements(), true);
-  std::vector<char> mask_bytes(l.loss_elements(), 1);
-  if (masked)
-    for (size_t i = 0; i < maskv.size(); ++i) mask_bytes[i] = maskv[i] = (rng() % 4) != 0;
+  const std::vector<char> mask_bytes = MakeMask(l, kind, rng);
+  const std::vector<bool> maskv(mask_bytes.begin(), mask_bytes.end());
   const bool* mask = masked ? reinterpret_cast<const bool*>(mask_bytes.data()) : nullptr;
   const Naive want = NaiveCorr(l, method, 1e-7, x, y, masked ? &maskv : nullptr, g);
   const auto r64 = Engine<double>(l, method, 1e-7, x, y, mask, g, 1);
@@ -253,7 +280,10 @@ int main() {
                             {2, 19, 2, 1},
                             {2, 5, 8, 2},
                             {2, 3, 16, 1},
-                            {1, 1, 4, 2}};
+                            {1, 1, 4, 2},
+                            {2, 40, 1, 16},
+                            // long contiguous rows (masked runs: the unmasked loops on a run)
+                            {4, 1000, 1, 1}};
   // Every engine copy this build and CPU can run (cpu_dispatch.h).
   for (corrops::CpuIsa isa : {corrops::CpuIsa::kGeneric, corrops::CpuIsa::kAvx2}) {
     if (!corrops::set_cpu_isa(isa)) {
@@ -263,7 +293,8 @@ int main() {
     std::printf("engine %s\n", corrops::cpu_isa_name(isa));
     for (const Layout& l : layouts)
       for (Method method : {Method::kPearson, Method::kCcc})
-        for (bool masked : {false, true}) CheckLayout(l, method, masked, rng);
+        for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns})
+          CheckLayout(l, method, kind, rng);
     CheckEdgeCases();
   }
   std::printf("%d passed, %d failed\n", checks - failures, failures);
