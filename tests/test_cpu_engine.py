@@ -85,7 +85,10 @@ def test_generic_engine_gives_the_same_results(tmp_path):
     for key in generic.files:
         if key == "isa":
             continue
-        tol = 1e-12 if "float64" in key else 2e-5
+        # float16: the AVX2 build widens rows to float (F16C) and runs the
+        # float engine, the portable one converts per element: the same
+        # float math up to FMA, so outputs differ by at most a half ulp or so.
+        tol = {"float64": 1e-12, "float32": 2e-5, "float16": 2e-3}[key.split("_")[1]]
         scale = max(1.0, float(np.max(np.abs(default[key]))))
         np.testing.assert_allclose(
             generic[key], default[key], rtol=0, atol=tol * scale, err_msg=key

@@ -1,6 +1,7 @@
 #include "core/cpu_dispatch.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -11,7 +12,9 @@ bool cpu_has_avx2_fma() {
 #if defined(CORROPS_HAVE_AVX2_ENGINE) && (defined(__GNUC__) || defined(__clang__))
   // libgcc's cpu model also checks that the OS saves the AVX registers.
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // Every AVX2 CPU so far also has F16C; checked anyway (binary16 path).
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
 #else
   return false;
 #endif
@@ -41,5 +44,32 @@ bool set_cpu_isa(CpuIsa isa) {
 }
 
 const char* cpu_isa_name(CpuIsa isa) { return isa == CpuIsa::kAvx2 ? "avx2" : "generic"; }
+
+bool corr_loss_forward_binary16(const Layout& l, Method method, double eps, const uint16_t* y_true,
+                                const uint16_t* y_pred, const bool* mask, uint16_t* loss,
+                                double* stats, int64_t begin, int64_t end) {
+#if defined(CORROPS_HAVE_AVX2_ENGINE)
+  if (active_cpu_isa() == CpuIsa::kAvx2 && num_work_units(l) == l.outer) {
+    avx2::corr_loss_forward_binary16_slabs(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
+                                           end);
+    return true;
+  }
+#endif
+  return false;
+}
+
+bool corr_loss_backward_binary16(const Layout& l, Method method, double eps, const uint16_t* grad,
+                                 const uint16_t* y_true, const uint16_t* y_pred, const bool* mask,
+                                 const double* stats, uint16_t* grad_true, uint16_t* grad_pred,
+                                 int64_t begin, int64_t end) {
+#if defined(CORROPS_HAVE_AVX2_ENGINE)
+  if (active_cpu_isa() == CpuIsa::kAvx2 && num_work_units(l) == l.outer) {
+    avx2::corr_loss_backward_binary16_slabs(l, method, eps, grad, y_true, y_pred, mask, stats,
+                                            grad_true, grad_pred, begin, end);
+    return true;
+  }
+#endif
+  return false;
+}
 
 }  // namespace corrops

@@ -1,11 +1,13 @@
 // Run-time choice of the CPU engine's instruction set. The engine
 // (cpu_engine.h) is compiled for the portable baseline and, on x86-64, once
-// more for AVX2 + FMA (cpu_engine_avx2.cc); float and double use the AVX2
-// copy when the CPU has it. No -march=native: one binary runs everywhere.
+// more for AVX2 + FMA + F16C (cpu_engine_avx2.cc); float, double and IEEE
+// binary16 (see corr_loss_forward_binary16) use the AVX2 copy when the CPU
+// has it. No -march=native: one binary runs everywhere.
 // Results are bitwise reproducible on one machine (the choice is fixed per
 // process); the two copies may differ in the last bits (FMA contraction).
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #include "core/cpu_engine.h"
@@ -25,7 +27,7 @@ bool set_cpu_isa(CpuIsa isa);
 const char* cpu_isa_name(CpuIsa isa);
 
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
-namespace avx2 {  // explicit instantiations for float and double in cpu_engine_avx2.cc
+namespace avx2 {  // defined (float and double instantiated) in cpu_engine_avx2.cc
 template <typename T>
 void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true, const T* y_pred,
                        const bool* mask, T* loss, double* stats, int64_t begin, int64_t end);
@@ -33,8 +35,32 @@ template <typename T>
 void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
                         const T* y_pred, const bool* mask, const double* stats, T* grad_true,
                         T* grad_pred, int64_t begin, int64_t end);
+// binary16 slabs widened to float (see corr_loss_forward_binary16).
+void corr_loss_forward_binary16_slabs(const Layout& l, Method method, double eps,
+                                      const uint16_t* y_true, const uint16_t* y_pred,
+                                      const bool* mask, uint16_t* loss, double* stats,
+                                      int64_t begin, int64_t end);
+void corr_loss_backward_binary16_slabs(const Layout& l, Method method, double eps,
+                                       const uint16_t* grad, const uint16_t* y_true,
+                                       const uint16_t* y_pred, const bool* mask,
+                                       const double* stats, uint16_t* grad_true,
+                                       uint16_t* grad_pred, int64_t begin, int64_t end);
 }  // namespace avx2
 #endif
+
+// IEEE binary16 (e.g. Eigen::half, passed as its bits) through the AVX2
+// copy: each work unit's outer slab is widened to float with F16C and run by
+// the float engine. Returns false, doing nothing, when the AVX2 copy is not
+// active or a work unit is not a whole slab (more than 64 columns per slab,
+// see num_work_units); the caller then runs the portable engine on its own
+// half type. Same work units, so any split of [begin, end) is allowed.
+bool corr_loss_forward_binary16(const Layout& l, Method method, double eps, const uint16_t* y_true,
+                                const uint16_t* y_pred, const bool* mask, uint16_t* loss,
+                                double* stats, int64_t begin, int64_t end);
+bool corr_loss_backward_binary16(const Layout& l, Method method, double eps, const uint16_t* grad,
+                                 const uint16_t* y_true, const uint16_t* y_pred, const bool* mask,
+                                 const double* stats, uint16_t* grad_true, uint16_t* grad_pred,
+                                 int64_t begin, int64_t end);
 
 template <typename T>
 constexpr bool kHasAvx2Engine =

@@ -1,9 +1,11 @@
-// The CPU engine compiled for AVX2 + FMA (x86-64 only; chosen at run time by
-// cpu_dispatch). Everything this file shares with other translation units
+// The CPU engine compiled for AVX2 + FMA + F16C (x86-64 only; chosen at run
+// time by cpu_dispatch). Everything this file shares with other translation units
 // (the standard library, row_math.h) is included before the target pragma,
 // so only the engine itself, in namespace corrops::avx2, uses AVX2: no
 // AVX2 copy of a shared inline function can be picked by the linker for
 // code that runs on an older CPU.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,7 +15,7 @@
 #include "core/row_math.h"
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #define CORROPS_ENGINE_ISA avx2
 #include "core/cpu_engine.h"
 #pragma GCC pop_options
@@ -30,5 +32,75 @@ CORROPS_INSTANTIATE(float)
 CORROPS_INSTANTIATE(double)
 #undef CORROPS_INSTANTIATE
 
+// ----------------------------------------------------------- binary16 slabs
+// IEEE binary16 (Eigen::half's bits), one outer slab (time x groups x
+// channels) per work unit: the slab is widened to float in a scratch buffer
+// with F16C (8 values per instruction), run through the float engine above as
+// a one-slab layout, and its outputs narrowed back
+// (round-to-nearest-even, as a C++ float -> half cast). The float engine does
+// the same float arithmetic as a half instantiation would, at vector speed.
+
+namespace {
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+void widen(const uint16_t* in, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+  for (; i < n; ++i) out[i] = _cvtsh_ss(in[i]);
+}
+
+void narrow(const float* in, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) out[i] = _cvtss_sh(in[i], _MM_FROUND_TO_NEAREST_INT);
+}
+#pragma GCC pop_options
+
+}  // namespace
+
+void corr_loss_forward_binary16_slabs(const Layout& l, Method method, double eps,
+                                      const uint16_t* y_true, const uint16_t* y_pred,
+                                      const bool* mask, uint16_t* loss, double* stats,
+                                      int64_t begin, int64_t end) {
+  const int64_t n = l.time * l.inner(), n_loss = l.time * l.groups;
+  const Layout slab{1, l.time, l.groups, l.channels};
+  std::vector<float> scratch(2 * n + n_loss);
+  float *x = scratch.data(), *y = x + n, *out = y + n;
+  for (int64_t u = begin; u < end; ++u) {
+    widen(y_true + u * n, n, x);
+    widen(y_pred + u * n, n, y);
+    corr_loss_forward<float>(slab, method, eps, x, y, mask ? mask + u * n_loss : nullptr, out,
+                             stats + u * l.inner() * kStatsPerRow, 0, num_work_units(slab));
+    narrow(out, n_loss, loss + u * n_loss);
+  }
+}
+
+void corr_loss_backward_binary16_slabs(const Layout& l, Method method, double eps,
+                                       const uint16_t* grad, const uint16_t* y_true,
+                                       const uint16_t* y_pred, const bool* mask,
+                                       const double* stats, uint16_t* grad_true,
+                                       uint16_t* grad_pred, int64_t begin, int64_t end) {
+  const int64_t n = l.time * l.inner(), n_loss = l.time * l.groups;
+  const Layout slab{1, l.time, l.groups, l.channels};
+  std::vector<float> scratch(4 * n + n_loss);
+  float *g = scratch.data(), *x = g + n_loss, *y = x + n, *gx = y + n, *gy = gx + n;
+  for (int64_t u = begin; u < end; ++u) {
+    widen(grad + u * n_loss, n_loss, g);  // before any output: one may be grad's buffer
+    widen(y_true + u * n, n, x);
+    widen(y_pred + u * n, n, y);
+    corr_loss_backward<float>(slab, method, eps, g, x, y, mask ? mask + u * n_loss : nullptr,
+                              stats + u * l.inner() * kStatsPerRow, grad_true ? gx : nullptr,
+                              grad_pred ? gy : nullptr, 0, num_work_units(slab));
+    if (grad_true) narrow(gx, n, grad_true + u * n);
+    if (grad_pred) narrow(gy, n, grad_pred + u * n);
+  }
+}
+
 }  // namespace avx2
+
 }  // namespace corrops

@@ -1,6 +1,8 @@
 // CPU kernels: validate, allocate, and run csrc/core's engine over work units
 // on TF's intra-op thread pool (so TF's thread settings are respected).
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 
 #include "core/cpu_dispatch.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -14,6 +16,17 @@ using ::tensorflow::OpKernel;
 using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
+
+// Eigen::half as the IEEE binary16 bits the core's binary16 entry points take.
+static_assert(sizeof(Eigen::half) == sizeof(uint16_t), "Eigen::half is binary16");
+template <typename T>
+const uint16_t* Bits(const T* p) {
+  return reinterpret_cast<const uint16_t*>(p);
+}
+template <typename T>
+uint16_t* Bits(T* p) {
+  return reinterpret_cast<uint16_t*>(p);
+}
 
 void RunOnWorkers(OpKernelContext* ctx, const Layout& layout,
                   const std::function<void(int64_t, int64_t)>& fn) {
@@ -45,6 +58,10 @@ class CorrLossOp : public OpKernel {
     if (loss_is_all_zero(layout)) std::fill(out, out + layout.loss_elements(), T(0));
     const OpAttrs a = attrs_;
     RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
+      if constexpr (std::is_same_v<T, Eigen::half>)
+        if (corr_loss_forward_binary16(layout, a.method, eps, Bits(x), Bits(y), m, Bits(out), st,
+                                       begin, end))
+          return;
       corr_loss_forward<T>(layout, a.method, eps, x, y, m, out, st, begin, end);
     });
   }
@@ -77,6 +94,10 @@ class CorrLossGradOp : public OpKernel {
     const double* st = stats.flat<double>().data();
     const OpAttrs a = attrs_;
     RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
+      if constexpr (std::is_same_v<T, Eigen::half>)
+        if (corr_loss_backward_binary16(layout, a.method, eps, Bits(g), Bits(x), Bits(y), m, st,
+                                        Bits(gx), Bits(gy), begin, end))
+          return;
       corr_loss_backward<T>(layout, a.method, eps, g, x, y, m, st, gx, gy, begin, end);
     });
   }

@@ -16,7 +16,7 @@ for name, shape, masked in [
     ("masked", (5, 97), True),
     ("channels", (3, 50, 4), True),
 ]:
-    for dtype in (tf.float32, tf.float64):
+    for dtype in (tf.float16, tf.float32, tf.float64):
         x = tf.constant(rng.normal(size=shape) + 3.0, dtype)
         y = tf.constant(0.5 * x.numpy() + rng.normal(size=shape), dtype)
         mask = tf.constant(rng.random(shape[:2]) > 0.2) if masked else None

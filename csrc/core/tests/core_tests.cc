@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -257,6 +258,74 @@ void CheckEdgeCases() {
 
 }  // namespace
 
+// IEEE binary16 entry points (corr_loss_*_binary16): with the AVX2 engine
+// active, bitwise equal to widening by hand, running the float engine and
+// narrowing (round to nearest even); and they decline (return false) when a
+// work unit is not a whole slab and on the portable engine.
+void CheckBinary16(std::mt19937& rng) {
+#if defined(__FLT16_MAX__) && defined(CORROPS_HAVE_AVX2_ENGINE)
+  using H = _Float16;
+  std::normal_distribution<float> normal;
+  for (const Layout& l : {Layout{3, 37, 1, 1}, Layout{2, 300, 1, 1}, Layout{4, 8, 1, 1},
+                          Layout{3, 37, 1, 8}, Layout{2, 29, 3, 5}, Layout{2, 9, 2, 1}}) {
+    for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns}) {
+      const int64_t n = l.elements();
+      std::vector<H> x(n), y(n), g(n);
+      for (int64_t i = 0; i < n; ++i) {
+        x[i] = static_cast<H>(normal(rng) + 2.0f);
+        y[i] = static_cast<H>(0.5f * static_cast<float>(x[i]) + normal(rng));
+        g[i] = static_cast<H>(normal(rng));
+      }
+      const std::vector<char> mb = MakeMask(l, kind, rng);
+      const bool* mask =
+          kind == MaskKind::kNone ? nullptr : reinterpret_cast<const bool*>(mb.data());
+      const int64_t units = corrops::num_work_units(l);
+      std::vector<H> loss(n), gy(n);
+      std::vector<double> stats(l.rows() * corrops::kStatsPerRow);
+      const bool ran = corrops::corr_loss_forward_binary16(
+          l, Method::kCcc, 1e-7, reinterpret_cast<const uint16_t*>(x.data()),
+          reinterpret_cast<const uint16_t*>(y.data()), mask,
+          reinterpret_cast<uint16_t*>(loss.data()), stats.data(), 0, units);
+      const bool ran_back = corrops::corr_loss_backward_binary16(
+          l, Method::kCcc, 1e-7, reinterpret_cast<const uint16_t*>(g.data()),
+          reinterpret_cast<const uint16_t*>(x.data()), reinterpret_cast<const uint16_t*>(y.data()),
+          mask, stats.data(), nullptr, reinterpret_cast<uint16_t*>(gy.data()), 0, units);
+      const bool avx2 = corrops::active_cpu_isa() == corrops::CpuIsa::kAvx2;
+      EXPECT(ran == avx2 && ran_back == avx2, "binary16 runs exactly when AVX2 is active");
+      if (!avx2) continue;
+      // By hand: widen, float engine, narrow.
+      const std::vector<float> xf(x.begin(), x.end()), yf(y.begin(), y.end()),
+          gf(g.begin(), g.end());
+      std::vector<float> lf(n), gyf(n);
+      std::vector<double> sf(l.rows() * corrops::kStatsPerRow);
+      corrops::corr_loss_forward<float>(l, Method::kCcc, 1e-7, xf.data(), yf.data(), mask,
+                                        lf.data(), sf.data(), 0, units);
+      corrops::corr_loss_backward<float>(l, Method::kCcc, 1e-7, gf.data(), xf.data(), yf.data(),
+                                         mask, sf.data(), nullptr, gyf.data(), 0, units);
+      bool same = stats == sf;
+      for (int64_t i = 0; i < n; ++i) {
+        const H lw = static_cast<H>(lf[i]), gw = static_cast<H>(gyf[i]);
+        same = same && std::memcmp(&lw, &loss[i], 2) == 0 && std::memcmp(&gw, &gy[i], 2) == 0;
+      }
+      EXPECT(same, "binary16 == widen + float engine + narrow, T=%ld", l.time);
+    }
+  }
+  // 3 groups x 40 channels: over 64 columns, so a work unit is one group's
+  // column block, not a whole slab; the widening path must decline.
+  const Layout strided{2, 9, 3, 40};
+  EXPECT(corrops::num_work_units(strided) != strided.outer, "strided layout has column blocks");
+  std::vector<uint16_t> z(strided.elements());
+  std::vector<double> st(strided.rows() * corrops::kStatsPerRow);
+  EXPECT(!corrops::corr_loss_forward_binary16(strided, Method::kPearson, 1e-7, z.data(), z.data(),
+                                              nullptr, z.data(), st.data(), 0,
+                                              corrops::num_work_units(strided)),
+         "binary16 declines units that are not whole slabs");
+#else
+  (void)rng;
+  std::printf("binary16: no _Float16 or no AVX2 engine in this build\n");
+#endif
+}
+
 int main() {
   std::mt19937 rng(7);
   const Layout layouts[] = {{4, 1, 1, 1},
@@ -296,6 +365,7 @@ int main() {
         for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns})
           CheckLayout(l, method, kind, rng);
     CheckEdgeCases();
+    CheckBinary16(rng);
   }
   std::printf("%d passed, %d failed\n", checks - failures, failures);
   return failures ? EXIT_FAILURE : EXIT_SUCCESS;
