@@ -1,0 +1,90 @@
+"""The report's arithmetic on made-up timings: which targets it calls met,
+the bounds it quotes, and that it writes a table per case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+
+from benchmarks import report
+from benchmarks.contenders import LOOP_OVERHEAD, Case, floor_bytes
+
+BANDWIDTH = 40.0  # GB/s
+
+
+def _row(name: str, shape, seconds: float, masked: bool = False) -> dict:
+    return {
+        "contender": name,
+        "shape": list(shape),
+        "masked": masked,
+        "dtype": "float32",
+        "backward": True,
+        "iterations": 4,
+        "floor_bytes": floor_bytes(Case(tuple(shape), masked), tf.float32, True),
+        "seconds": seconds,
+    }
+
+
+def _floor_seconds(shape) -> float:
+    return floor_bytes(Case(shape), tf.float32, True) / (BANDWIDTH * 1e9)
+
+
+@pytest.fixture
+def rows() -> list[dict]:
+    out = []
+    for shape, seed, fused in [((20, 100, 1), 40e-6, 10e-6), ((64, 1000, 1), 200e-6, 60e-6)]:
+        out += [_row("seed graph", shape, seed), _row("fused", shape, fused)]
+        out.append(_row(LOOP_OVERHEAD, shape, fused / 2))
+    big = (256, 4096, 1)
+    out += [
+        _row("fused", big, _floor_seconds(big) / 0.8),  # 0.80 of the floor: met
+        _row("seed graph", big, 3 * _floor_seconds(big) / 0.8),  # 3x: not met
+        _row("seed XLA", big, 2 * _floor_seconds(big) / 0.8),  # 2x < 2.5x: not met
+        _row(LOOP_OVERHEAD, big, _floor_seconds(big) / 0.9),
+        _row("fused", big, 1.5 * _floor_seconds(big) / 0.8, masked=True),  # 1.5x: not met
+        _row("fused", (64, 65536, 1), _floor_seconds((64, 65536, 1)) / 0.5),  # 0.5: not met
+    ]
+    return out
+
+
+def test_targets(rows):
+    targets = report.evaluate_targets(
+        rows,
+        BANDWIDTH,
+        {"fused": 0, "fallback graph": 12 * 2**20},
+        {"1": 2e-3, "2": 1e-3},
+        bandwidth_1core=25.0,
+    )
+    got = {name: (measured, met) for name, _, measured, met in targets}
+    assert got["fused vs seed tf.function, (20, 100, 1)"] == (
+        "4.0x (at most 8.0x: loop overhead)",
+        True,
+    )
+    assert got["fused vs seed tf.function, (64, 1000, 1)"][1] is False  # 3.3x
+    assert got["fused vs seed tf.function, (256, 4096, 1)"][1] is False
+    assert got["fused vs seed XLA, (256, 4096, 1)"] == ("2.0x", False)
+    assert got["floor time / fused time, (256, 4096, 1)"] == (
+        "0.80 (loop overhead alone: 0.90)",
+        True,
+    )
+    assert got["floor time / fused time, (64, 65536, 1)"] == ("0.50", False)
+    assert got["peak temporary memory fused / fallback graph, (256, 4096, 1)"] == ("0.00", True)
+    scaling, met = got["fused intra-op threads 1 -> 2, (256, 4096, 1)"]
+    assert met and scaling.startswith("2.00x (copy bandwidth 1 -> ")
+    assert scaling.endswith(": 1.60x)")
+    assert got["fused (256, 4096, 1) masked vs (256, 4096, 1), same element count"] == (
+        "1.50x",
+        False,
+    )
+
+
+def test_write_report(rows, tmp_path: Path):
+    report.write_report(
+        rows, BANDWIDTH, None, None, quick=True, bandwidth_1core=25.0, out_dir=tmp_path
+    )
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "**40.0 GB/s** (25.0 GB/s on one core)" in text
+    assert "### (256, 4096, 1) masked, float32" in text
+    assert "| fused | " in text and "| **no** |" in text
