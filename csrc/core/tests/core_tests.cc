@@ -326,6 +326,30 @@ void CheckBinary16(std::mt19937& rng) {
 #endif
 }
 
+// valid_run decides which masked rows take the unmasked loops: a row it
+// wrongly calls one run gives wrong numbers (CheckLayout would see that); one
+// it wrongly rejects is only slower, so the classification is checked here.
+void CheckValidRun(std::mt19937& rng) {
+  using corrops::generic::detail::Run;
+  using corrops::generic::detail::valid_run;
+  int wrong = 0;
+  for (int64_t len = 1; len <= 70; ++len)
+    for (int trial = 0; trial < 40; ++trial) {
+      const int64_t a = rng() % (len + 1), b = a + rng() % (len - a + 1);
+      std::vector<unsigned char> m(len, 0);
+      for (int64_t t = a; t < b; ++t) m[t] = trial % 5 == 0 ? 1 + rng() % 255 : 1;  // any nonzero
+      Run run;
+      const bool* mb = reinterpret_cast<const bool*>(m.data());
+      const bool got = valid_run(mb, len, &run);
+      if (got != (b > a) || (got && (run.begin != a || run.end != b))) ++wrong;
+      if (b - a >= 3) {  // a hole inside: not one run
+        m[a + 1 + rng() % (b - a - 2)] = 0;
+        if (valid_run(mb, len, &run)) ++wrong;
+      }
+    }
+  EXPECT(wrong == 0, "valid_run misclassified %d masks", wrong);
+}
+
 int main() {
   std::mt19937 rng(7);
   const Layout layouts[] = {{4, 1, 1, 1},
@@ -367,6 +391,7 @@ int main() {
     CheckEdgeCases();
     CheckBinary16(rng);
   }
+  CheckValidRun(rng);
   std::printf("%d passed, %d failed\n", checks - failures, failures);
   return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }
