@@ -190,11 +190,12 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
 
 def floor_bytes(case: Case, dtype: tf.DType, backward: bool) -> int:
     """Bytes an ideal fused implementation must move: read x, y; write the
-    loss; and for the backward read x, y, g and write both gradients."""
+    loss; and for the backward read x, y, g and write the one gradient the
+    step asks for (dL/dy_pred: the tape watches y_pred only)."""
     b, t, c = case.shape
     item = dtype.size
     elems, steps = b * t * c, b * t
     forward = 2 * elems * item + steps * item
     if not backward:
         return forward
-    return forward + 2 * elems * item + steps * item + 2 * elems * item
+    return forward + 2 * elems * item + steps * item + elems * item
