@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 import corrops
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/ (timing table)
 
 
 def make_sequences(n: int, t: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -31,19 +35,6 @@ def make_sequences(n: int, t: int = 100, seed: int = 0) -> tuple[np.ndarray, np.
     offset = rng.normal(scale=2.0, size=(n, 1)).astype(np.float32)
     noise = 0.05 * rng.normal(size=curve.shape).astype(np.float32)
     return x, (gain * curve + offset + noise)[..., None]
-
-
-def seed_formula(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """The seed question's final my_loss (Keras 3 ops)."""
-    ops = keras.ops
-    s1, s2 = ops.squeeze(y_true, -1), ops.squeeze(y_pred, -1)
-    d1 = s1 - ops.mean(s1, axis=-1, keepdims=True)
-    d2 = s2 - ops.mean(s2, axis=-1, keepdims=True)
-    den = ops.sqrt(
-        ops.mean(ops.square(d1), axis=-1, keepdims=True)
-        * ops.mean(ops.square(d2), axis=-1, keepdims=True)
-    )
-    return 1.0 - d1 * d2 / (den + keras.config.epsilon())
 
 
 def train(epochs: int) -> None:
@@ -73,51 +64,36 @@ def train(epochs: int) -> None:
     )
 
 
-def _median_ms(fn, *args, repeats: int = 15) -> float:
-    fn(*args)  # trace / warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn(*args)
-        tf.nest.map_structure(lambda t: t.numpy(), out)
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
+def timing_table(rounds: int = 7) -> None:
+    """Forward+backward per training step, float32, timed as benchmarks/ times
+    it (K steps on K different inputs inside one tf.function, the minimum over
+    rounds), so the numbers compare with benchmarks/REPORT.md."""
+    from benchmarks.contenders import BY_NAME, Case, make_runner
 
-
-def _fwd_bwd(loss_fn, jit: bool = False):
-    @tf.function(jit_compile=jit)
-    def step(a, b):
-        with tf.GradientTape() as tape:
-            tape.watch(b)
-            total = tf.reduce_mean(loss_fn(a, b))
-        return total, tape.gradient(total, b)
-
-    return step
-
-
-def timing_table() -> None:
-    contenders = {
-        "corrops fused": _fwd_bwd(lambda a, b: corrops.corr_loss(a, b, impl="fused")),
-        "corrops fallback": _fwd_bwd(lambda a, b: corrops.corr_loss(a, b, impl="tf")),
-        "seed formula": _fwd_bwd(seed_formula),
-        "seed formula XLA": _fwd_bwd(seed_formula, jit=True),
-    }
+    names = ["fused", "fallback graph", "seed graph", "seed XLA"]
     shapes = [(20, 100, 1), (64, 1000, 1), (256, 4096, 1)]
     print(
-        f"\nforward+backward, float32, median ms "
+        f"\nforward+backward per step, float32, ms, minimum of {rounds} rounds "
         f"({platform.processor() or platform.machine()}, TF {tf.__version__}):"
     )
-    header = f"{'shape':>16}" + "".join(f"{name:>18}" for name in contenders)
-    print(header + f"{'fused speed-up':>16}")
-    rng = np.random.default_rng(0)
+    print(f"{'shape':>16}" + "".join(f"{n:>16}" for n in names) + f"{'fused speed-up':>16}")
     for shape in shapes:
-        a = tf.constant(rng.normal(size=shape), tf.float32)
-        b = tf.constant(rng.normal(size=shape), tf.float32)
-        ms = {name: _median_ms(fn, a, b) for name, fn in contenders.items()}
-        best_other = min(v for k, v in ms.items() if k != "corrops fused")
-        row = f"{shape!s:>16}" + "".join(f"{v:18.3f}" for v in ms.values())
-        print(row + f"{best_other / ms['corrops fused']:15.1f}x")
-    print("(speed-up: fastest non-fused contender / fused; full suite: benchmarks/)")
+        ms = {}
+        for name in names:
+            run, k = make_runner(BY_NAME[name], Case(shape), tf.float32, backward=True)
+            best = float("inf")
+            for _ in range(rounds):
+                start = time.perf_counter()
+                run()
+                best = min(best, time.perf_counter() - start)
+            ms[name] = 1e3 * best / k
+        best_other = min(v for n, v in ms.items() if n != "fused")
+        row = f"{shape!s:>16}" + "".join(f"{v:16.3f}" for v in ms.values())
+        print(row + f"{best_other / ms['fused']:15.1f}x")
+    print(
+        "(seed = the seed question's my_loss; speed-up = fastest other contender / fused; "
+        "the full suite: python benchmarks/report.py)"
+    )
 
 
 def main() -> None:
