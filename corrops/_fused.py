@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from corrops import _loader
+from corrops import _loader, _upstream
 
 _OP_NAME = "Corrops>CorrLoss"
 
@@ -39,9 +39,13 @@ def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tens
     want_true, want_pred = 0 not in skip, 1 not in skip
     if not (want_true or want_pred):
         return [None, None, None, None]
+    # The gradient of a mean or sum of the loss is one value broadcast: pass it
+    # as (outer, 1, groups), so the full-size broadcast is never built and the
+    # CPU kernel makes one pass (see _upstream).
+    compact = _upstream.time_constant_grad(grad_loss, op.inputs[0])
     ops = _loader.load_ops()
     grad_true, grad_pred = ops.corrops_corr_loss_grad(
-        grad=grad_loss,
+        grad=grad_loss if compact is None else compact,
         y_true=op.inputs[0],
         y_pred=op.inputs[1],
         mask=op.inputs[2],

@@ -185,3 +185,34 @@ def test_gpu_bitwise_deterministic(rng):
     second = _gpu_and_cpu(x, y, None, "ccc", 1, tf.float32)["/GPU:0"]
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [tf.float16, tf.float32, tf.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize("shape", [(3, 2050, 1, 1), (2, 11, 3, 2)])
+def test_gpu_time_constant_grad_equals_broadcast(rng, dtype, shape):
+    """grad of shape (outer, 1, groups) (a mean's gradient, see corrops/_upstream.py):
+    the GPU op broadcasts it along time and must match the per-step form and the CPU."""
+    ops = corrops.load_ops()
+    outer, time, groups, _ = shape
+    x0 = rng.normal(size=shape)
+    y0 = 0.5 * x0 + rng.normal(size=shape)
+    gc = rng.normal(size=(outer, 1, groups))
+    eps = tf.constant(1e-7, tf.float64)
+    out = {}
+    for dev in ("/GPU:0", "/CPU:0"):
+        with tf.device(dev):
+            x, y = tf.constant(x0, dtype), tf.constant(y0, dtype)
+            no_mask = tf.zeros([0], tf.bool)
+            _, stats = ops.corrops_corr_loss(y_true=x, y_pred=y, mask=no_mask, eps=eps)
+            common = dict(y_true=x, y_pred=y, mask=no_mask, stats=stats, eps=eps)
+            compact = ops.corrops_corr_loss_grad(grad=tf.constant(gc, dtype), **common)
+            g_full = np.broadcast_to(gc, (outer, time, groups))
+            full = ops.corrops_corr_loss_grad(grad=tf.constant(g_full, dtype), **common)
+        out[dev] = [np.asarray(tf.cast(t, tf.float64)) for t in (*compact, *full)]
+    tol = {tf.float64: 1e-9, tf.float32: 1e-4, tf.float16: 2e-2}[dtype]
+    gpu, cpu = out["/GPU:0"], out["/CPU:0"]
+    for a, b in zip(gpu[:2], gpu[2:], strict=True):
+        np.testing.assert_array_equal(a, b)  # the same kernels on the same g
+    for a, b in zip(gpu, cpu, strict=True):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max(initial=0)))

@@ -61,11 +61,11 @@ bool corr_loss_forward_binary16(const Layout& l, Method method, double eps, cons
 bool corr_loss_backward_binary16(const Layout& l, Method method, double eps, const uint16_t* grad,
                                  const uint16_t* y_true, const uint16_t* y_pred, const bool* mask,
                                  const double* stats, uint16_t* grad_true, uint16_t* grad_pred,
-                                 int64_t begin, int64_t end) {
+                                 int64_t begin, int64_t end, bool grad_time_const) {
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
   if (active_cpu_isa() == CpuIsa::kAvx2 && num_work_units(l) == l.outer) {
     avx2::corr_loss_backward_binary16_slabs(l, method, eps, grad, y_true, y_pred, mask, stats,
-                                            grad_true, grad_pred, begin, end);
+                                            grad_true, grad_pred, begin, end, grad_time_const);
     return true;
   }
 #endif

@@ -34,7 +34,7 @@ void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_tr
 template <typename T>
 void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
                         const T* y_pred, const bool* mask, const double* stats, T* grad_true,
-                        T* grad_pred, int64_t begin, int64_t end);
+                        T* grad_pred, int64_t begin, int64_t end, bool grad_time_const);
 // binary16 slabs widened to float (see corr_loss_forward_binary16).
 void corr_loss_forward_binary16_slabs(const Layout& l, Method method, double eps,
                                       const uint16_t* y_true, const uint16_t* y_pred,
@@ -44,7 +44,8 @@ void corr_loss_backward_binary16_slabs(const Layout& l, Method method, double ep
                                        const uint16_t* grad, const uint16_t* y_true,
                                        const uint16_t* y_pred, const bool* mask,
                                        const double* stats, uint16_t* grad_true,
-                                       uint16_t* grad_pred, int64_t begin, int64_t end);
+                                       uint16_t* grad_pred, int64_t begin, int64_t end,
+                                       bool grad_time_const);
 }  // namespace avx2
 #endif
 
@@ -60,7 +61,7 @@ bool corr_loss_forward_binary16(const Layout& l, Method method, double eps, cons
 bool corr_loss_backward_binary16(const Layout& l, Method method, double eps, const uint16_t* grad,
                                  const uint16_t* y_true, const uint16_t* y_pred, const bool* mask,
                                  const double* stats, uint16_t* grad_true, uint16_t* grad_pred,
-                                 int64_t begin, int64_t end);
+                                 int64_t begin, int64_t end, bool grad_time_const = false);
 
 template <typename T>
 constexpr bool kHasAvx2Engine =
@@ -92,15 +93,15 @@ void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_tr
 template <typename T>
 void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
                         const T* y_pred, const bool* mask, const double* stats, T* grad_true,
-                        T* grad_pred, int64_t begin, int64_t end) {
+                        T* grad_pred, int64_t begin, int64_t end, bool grad_time_const = false) {
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
   if constexpr (kHasAvx2Engine<T>)
     if (active_cpu_isa() == CpuIsa::kAvx2)
       return avx2::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats,
-                                         grad_true, grad_pred, begin, end);
+                                         grad_true, grad_pred, begin, end, grad_time_const);
 #endif
   generic::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats, grad_true,
-                                 grad_pred, begin, end);
+                                 grad_pred, begin, end, grad_time_const);
 }
 
 }  // namespace corrops

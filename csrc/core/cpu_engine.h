@@ -268,16 +268,19 @@ void contiguous_grad_sums(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT
 // kGInPlace: the one stored gradient shares its buffer with the upstream
 // gradient g (TF forwarded g's buffer); g[t] is then read from that buffer
 // just before the same element is overwritten, and `g` itself is unused.
-template <bool kMasked, bool kX, bool kY, bool kGInPlace, typename T, typename A>
+// kUnitG: g is 1 at every step (a time-constant g folded into k.a, see
+// time_const_grad_coeffs); `g` is unused.
+template <bool kMasked, bool kX, bool kY, bool kGInPlace, bool kUnitG, typename T, typename A>
 void contiguous_grads(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
                       const T* CORROPS_RESTRICT y, const bool* CORROPS_RESTRICT m, int64_t len,
                       A mx, A my, A is, const GradCoeffs<A>& k, T* CORROPS_RESTRICT gx,
                       T* CORROPS_RESTRICT gy) {
   static_assert(!kGInPlace || kX != kY, "in place needs exactly one stored gradient");
+  static_assert(!(kGInPlace && kUnitG), "no upstream gradient buffer to share");
   const A a = k.a, bx = k.bx, by = k.by, cx = k.cx, cy = k.cy;
   for (int64_t t = 0; t < len; ++t) {
     const bool v = kMasked ? is_valid(m, t) : true;
-    const A gv = cvt<A>(kGInPlace ? (kX ? gx[t] : gy[t]) : g[t]);
+    const A gv = kUnitG ? A(1) : cvt<A>(kGInPlace ? (kX ? gx[t] : gy[t]) : g[t]);
     const A dx = (cvt<A>(x[t]) - mx) * is;
     const A dy = (cvt<A>(y[t]) - my) * is;
     if constexpr (kX) gx[t] = static_cast<T>(keep_if<A>(a * gv * dy + bx + cx * dx, v));
@@ -286,23 +289,41 @@ void contiguous_grads(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
 }
 
 // Picks the contiguous_grads instantiation for the outputs asked for.
-template <bool kMasked, typename T, typename A>
+template <bool kMasked, bool kUnitG, typename T, typename A>
 void contiguous_grads_to(const T* g, const T* x, const T* y, const bool* m, int64_t len, A mx, A my,
                          A is, const GradCoeffs<A>& k, T* gx, T* gy) {
+  constexpr bool kU = kUnitG;
   if (gx && gy)
-    contiguous_grads<kMasked, true, true, false, T, A>(g, x, y, m, len, mx, my, is, k, gx, gy);
-  else if (gx && gx == g)
-    contiguous_grads<kMasked, true, false, true, T, A>(nullptr, x, y, m, len, mx, my, is, k, gx,
-                                                       nullptr);
+    contiguous_grads<kMasked, true, true, false, kU, T, A>(g, x, y, m, len, mx, my, is, k, gx, gy);
+  else if (!kU && gx && gx == g)
+    contiguous_grads<kMasked, true, false, !kU, kU, T, A>(nullptr, x, y, m, len, mx, my, is, k, gx,
+                                                          nullptr);
   else if (gx)
-    contiguous_grads<kMasked, true, false, false, T, A>(g, x, y, m, len, mx, my, is, k, gx,
-                                                        nullptr);
-  else if (gy && gy == g)
-    contiguous_grads<kMasked, false, true, true, T, A>(nullptr, x, y, m, len, mx, my, is, k,
-                                                       nullptr, gy);
+    contiguous_grads<kMasked, true, false, false, kU, T, A>(g, x, y, m, len, mx, my, is, k, gx,
+                                                            nullptr);
+  else if (!kU && gy && gy == g)
+    contiguous_grads<kMasked, false, true, !kU, kU, T, A>(nullptr, x, y, m, len, mx, my, is, k,
+                                                          nullptr, gy);
   else if (gy)
-    contiguous_grads<kMasked, false, true, false, T, A>(g, x, y, m, len, mx, my, is, k, nullptr,
-                                                        gy);
+    contiguous_grads<kMasked, false, true, false, kU, T, A>(g, x, y, m, len, mx, my, is, k, nullptr,
+                                                            gy);
+}
+
+// Backward over one contiguous row of `len` steps. `g` is the row's upstream
+// gradient, or with time_const a pointer to its one value.
+template <bool kMasked, typename T, typename A>
+void contiguous_row_backward(Method method, double eps, const RowStats<A>& s, bool time_const,
+                             const T* g, const T* x, const T* y, const bool* m, int64_t len, T* gx,
+                             T* gy) {
+  if (time_const) {
+    const GradCoeffs<A> k = time_const_grad_coeffs(method, s, eps, cvt<A>(*g));
+    contiguous_grads_to<kMasked, true>(g, x, y, m, len, s.mx, s.my, s.inv_s, k, gx, gy);
+    return;
+  }
+  A s1, s1p, s2;
+  contiguous_grad_sums<kMasked>(g, x, y, m, len, s.mx, s.my, s.inv_s, &s1, &s1p, &s2);
+  const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
+  contiguous_grads_to<kMasked, false>(g, x, y, m, len, s.mx, s.my, s.inv_s, k, gx, gy);
 }
 
 // ------------------------------------------------------------ strided blocks
@@ -474,7 +495,8 @@ void block_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const 
 // Backward pass 2 over a block: the elementwise gradients (kX: store gx, kY:
 // store gy). Step s of g is copied to `gvals` before step s is written, so a
 // stored gradient may share g's buffer (possible when channels == 1).
-template <bool kMasked, bool kX, bool kY, typename T, typename A>
+// kUnitG: g is 1 (folded into the coefficients) and is not read.
+template <bool kMasked, bool kX, bool kY, bool kUnitG, typename T, typename A>
 void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
                       BlockScratch<A>& sc, T* gx, T* gy) {
   const int64_t w = b.w, C = b.channels;
@@ -487,11 +509,13 @@ void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const
   A* CORROPS_RESTRICT gvals = sc.vals.data();
   for (int64_t s = 0; s < b.steps; ++s) {
     const int64_t base = b.data + s * b.ld;
-    const T* gs = gr + b.out + s * b.out_ld;
     expand_mask<kMasked, A>(b, m, s, valid);
-    for (int64_t g = 0, j = 0; g < w / C; ++g) {
-      const A gv = cvt<A>(gs[g]) * inv_c;
-      for (int64_t c = 0; c < C; ++c, ++j) gvals[j] = gv;
+    if constexpr (!kUnitG) {
+      const T* gs = gr + b.out + s * b.out_ld;
+      for (int64_t g = 0, j = 0; g < w / C; ++g) {
+        const A gv = cvt<A>(gs[g]) * inv_c;
+        for (int64_t c = 0; c < C; ++c, ++j) gvals[j] = gv;
+      }
     }
     const T* CORROPS_RESTRICT xs = x + base;
     const T* CORROPS_RESTRICT ys = y + base;
@@ -499,12 +523,13 @@ void block_grad_write(const Block& b, const T* gr, const T* x, const T* y, const
     T* CORROPS_RESTRICT gys = kY ? gy + base : nullptr;
     for (int64_t j = 0; j < w; ++j) {
       const bool v = !kMasked || valid[j];
+      const A gv = kUnitG ? A(1) : gvals[j];
       const A dx = (cvt<A>(xs[j]) - mx[j]) * is[j];
       const A dy = (cvt<A>(ys[j]) - my[j]) * is[j];
       if constexpr (kX)
-        gxs[j] = static_cast<T>(keep_if<A>(k[j].a * gvals[j] * dy + k[j].bx + k[j].cx * dx, v));
+        gxs[j] = static_cast<T>(keep_if<A>(k[j].a * gv * dy + k[j].bx + k[j].cx * dx, v));
       if constexpr (kY)
-        gys[j] = static_cast<T>(keep_if<A>(k[j].a * gvals[j] * dx + k[j].by + k[j].cy * dy, v));
+        gys[j] = static_cast<T>(keep_if<A>(k[j].a * gv * dx + k[j].by + k[j].cy * dy, v));
     }
   }
 }
@@ -769,7 +794,8 @@ void tile_grad_sums(const Block& b, const T* gr, const T* x, const T* y, const b
 
 // The upstream gradient of a chunk is read into lanes before any element of
 // the chunk is written, so a stored gradient may share g's buffer (C == 1).
-template <bool kMasked, int kC, bool kX, bool kY, typename T, typename A>
+// kUnitG: g is 1 (folded into the coefficients) and is not read.
+template <bool kMasked, int kC, bool kX, bool kY, bool kUnitG, typename T, typename A>
 void tile_grad_write(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
                      BlockScratch<A>& sc, T* gx, T* gy) {
   const int64_t w = b.w, n_el = b.steps * w;
@@ -796,8 +822,9 @@ void tile_grad_write(const Block& b, const T* gr, const T* x, const T* y, const 
   const int64_t whole = n_el - n_el % kLanes;
   // Whole chunks store straight from the lane loop (staging them in lane
   // arrays and copying with a run-time count compiled to a scalar copy).
+  if constexpr (kUnitG) std::fill(gl, gl + kLanes, A(1));
   for (int64_t e0 = 0; e0 < whole; e0 += kLanes) {
-    tile_grad<kC>(b, tl, gr, e0, inv_c, gl);
+    if constexpr (!kUnitG) tile_grad<kC>(b, tl, gr, e0, inv_c, gl);
     if (kMasked) tile_mask<kC>(b, tl, m, e0, vb);
     for (int l = 0; l < kLanes; ++l) {
       const bool v = kMasked ? vb[l] != 0 : true;
@@ -810,7 +837,7 @@ void tile_grad_write(const Block& b, const T* gr, const T* x, const T* y, const 
     }
   }
   const int count = static_cast<int>(n_el - whole);
-  tile_grad_tail(b, tl, gr, whole, count, inv_c, gl);
+  if constexpr (!kUnitG) tile_grad_tail(b, tl, gr, whole, count, inv_c, gl);
   for (int l = 0; l < count; ++l) {
     const int64_t e = whole + l;
     const bool v = kMasked ? is_valid(m, chunk_out(b, whole) + tl.out[l]) : true;
@@ -885,6 +912,31 @@ void finish_grad_coeffs(const Block& b, Method method, double eps, BlockScratch<
     sc.k[j] = grad_coeffs(method, sc.stats[j], eps, sc.p[j], sc.q[j], sc.r[j]);
 }
 
+// Per-column coefficients for an upstream gradient constant along time: `gr`
+// has shape (outer, 1, groups), so column j's value is its group's entry,
+// (first_row + j) / channels, shared by the group's channels (hence / C).
+template <typename T, typename A>
+void time_const_block_coeffs(const Block& b, Method method, double eps, const T* gr,
+                             BlockScratch<A>& sc) {
+  const A inv_c = A(1) / static_cast<A>(b.channels);
+  for (int64_t j = 0; j < b.w; ++j) {
+    const A gc = cvt<A>(gr[(b.first_row + j) / b.channels]) * inv_c;
+    sc.k[j] = time_const_grad_coeffs(method, sc.stats[j], eps, gc);
+  }
+}
+
+// Picks the block_grad_write instantiation for the outputs asked for.
+template <bool kMasked, bool kUnitG, typename T, typename A>
+void block_grad_write_to(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
+                         BlockScratch<A>& sc, T* gx, T* gy) {
+  if (gx && gy)
+    block_grad_write<kMasked, true, true, kUnitG>(b, gr, x, y, m, sc, gx, gy);
+  else if (gx)
+    block_grad_write<kMasked, true, false, kUnitG>(b, gr, x, y, m, sc, gx, gy);
+  else if (gy)
+    block_grad_write<kMasked, false, true, kUnitG>(b, gr, x, y, m, sc, gx, gy);
+}
+
 // A flat tile, forward and backward, for kC channels: the tile loops are
 // compiled per channel count (a divisor of kLanes) so per-group work unrolls.
 template <bool kMasked, int kC, typename T, typename A>
@@ -895,17 +947,28 @@ void tile_forward(const Block& b, Method method, double eps, const T* x, const T
   tile_loss<kMasked, kC>(b, x, y, m, sc, loss);
 }
 
+template <bool kMasked, int kC, bool kUnitG, typename T, typename A>
+void tile_grad_write_to(const Block& b, const T* gr, const T* x, const T* y, const bool* m,
+                        BlockScratch<A>& sc, T* gx, T* gy) {
+  if (gx && gy)
+    tile_grad_write<kMasked, kC, true, true, kUnitG>(b, gr, x, y, m, sc, gx, gy);
+  else if (gx)
+    tile_grad_write<kMasked, kC, true, false, kUnitG>(b, gr, x, y, m, sc, gx, gy);
+  else
+    tile_grad_write<kMasked, kC, false, true, kUnitG>(b, gr, x, y, m, sc, gx, gy);
+}
+
 template <bool kMasked, int kC, typename T, typename A>
-void tile_backward(const Block& b, Method method, double eps, const T* gr, const T* x, const T* y,
-                   const bool* m, BlockScratch<A>& sc, T* gx, T* gy) {
+void tile_backward(const Block& b, Method method, double eps, bool time_const, const T* gr,
+                   const T* x, const T* y, const bool* m, BlockScratch<A>& sc, T* gx, T* gy) {
+  if (time_const) {  // one pass: coefficients from the statistics alone
+    time_const_block_coeffs(b, method, eps, gr, sc);
+    tile_grad_write_to<kMasked, kC, true>(b, gr, x, y, m, sc, gx, gy);
+    return;
+  }
   tile_grad_sums<kMasked, kC>(b, gr, x, y, m, sc);
   finish_grad_coeffs(b, method, eps, sc);
-  if (gx && gy)
-    tile_grad_write<kMasked, kC, true, true>(b, gr, x, y, m, sc, gx, gy);
-  else if (gx)
-    tile_grad_write<kMasked, kC, true, false>(b, gr, x, y, m, sc, gx, gy);
-  else
-    tile_grad_write<kMasked, kC, false, true>(b, gr, x, y, m, sc, gx, gy);
+  tile_grad_write_to<kMasked, kC, false>(b, gr, x, y, m, sc, gx, gy);
 }
 
 // Calls tile_forward / tile_backward for the tile's channel count.
@@ -985,7 +1048,7 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
 template <bool kMasked, typename T>
 void backward_units_impl(const Layout& l, Method method, double eps, const T* gr, const T* x,
                          const T* y, const bool* m, const double* stats, T* gx, T* gy,
-                         int64_t begin, int64_t end) {
+                         int64_t begin, int64_t end, bool time_const) {
   using A = typename Accumulator<T>::type;
   if (!gx && !gy) return;
   if (l.inner() == 1) {
@@ -994,28 +1057,22 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
       const int64_t off = u * len;
       const bool* mu = kMasked ? m + off : nullptr;
       const RowStats<A> s = load_stats<A>(stats + u * kStatsPerRow);
-      A s1, s1p, s2;
+      const T* gu = time_const ? gr + u : gr + off;  // g is (outer, 1, 1) or (outer, time, 1)
       Run run;
       if (kMasked && valid_run(mu, len, &run)) {  // as in the forward
         const int64_t a = run.begin, n = run.end - run.begin;
-        contiguous_grad_sums<false>(gr + off + a, x + off + a, y + off + a, nullptr, n, s.mx, s.my,
-                                    s.inv_s, &s1, &s1p, &s2);
-        const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
         for (T* gd : {gx, gy}) {
           if (!gd) continue;
           std::fill(gd + off, gd + off + a, T(0));
           std::fill(gd + off + run.end, gd + off + len, T(0));
         }
-        contiguous_grads_to<false>(gr + off + a, x + off + a, y + off + a, nullptr, n, s.mx, s.my,
-                                   s.inv_s, k, gx ? gx + off + a : nullptr,
-                                   gy ? gy + off + a : nullptr);
+        contiguous_row_backward<false>(method, eps, s, time_const, time_const ? gu : gu + a,
+                                       x + off + a, y + off + a, nullptr, n,
+                                       gx ? gx + off + a : nullptr, gy ? gy + off + a : nullptr);
         continue;
       }
-      contiguous_grad_sums<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, s.inv_s, &s1,
-                                    &s1p, &s2);
-      const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
-      contiguous_grads_to<kMasked>(gr + off, x + off, y + off, mu, len, s.mx, s.my, s.inv_s, k,
-                                   gx ? gx + off : nullptr, gy ? gy + off : nullptr);
+      contiguous_row_backward<kMasked>(method, eps, s, time_const, gu, x + off, y + off, mu, len,
+                                       gx ? gx + off : nullptr, gy ? gy + off : nullptr);
     }
     return;
   }
@@ -1029,17 +1086,15 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
       sc.is[j] = sc.stats[j].inv_s;
     }
     if (is_flat_tile(b)) {
-      tile_backward_any<kMasked, T, A>(b, method, eps, gr, x, y, m, sc, gx, gy);
-      continue;
+      tile_backward_any<kMasked, T, A>(b, method, eps, time_const, gr, x, y, m, sc, gx, gy);
+    } else if (time_const) {  // one pass: coefficients from the statistics alone
+      time_const_block_coeffs(b, method, eps, gr, sc);
+      block_grad_write_to<kMasked, true>(b, gr, x, y, m, sc, gx, gy);
+    } else {
+      block_grad_sums<kMasked>(b, gr, x, y, m, sc);
+      finish_grad_coeffs(b, method, eps, sc);
+      block_grad_write_to<kMasked, false>(b, gr, x, y, m, sc, gx, gy);
     }
-    block_grad_sums<kMasked>(b, gr, x, y, m, sc);
-    finish_grad_coeffs(b, method, eps, sc);
-    if (gx && gy)
-      block_grad_write<kMasked, true, true>(b, gr, x, y, m, sc, gx, gy);
-    else if (gx)
-      block_grad_write<kMasked, true, false>(b, gr, x, y, m, sc, gx, gy);
-    else if (gy)
-      block_grad_write<kMasked, false, true>(b, gr, x, y, m, sc, gx, gy);
   }
 }
 
@@ -1085,16 +1140,20 @@ void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_tr
 // and dL/dy_pred (same shape as the inputs). `mask` may be null. Either
 // gradient may be null (not computed). When only one is computed and
 // channels == 1, it may be `grad` itself (computed in place).
+// grad_time_const: `grad` has shape (outer, 1, groups) and stands for its
+// broadcast along time (the gradient of a mean or sum of the loss, possibly
+// times per-sequence weights). The backward is then one pass that never
+// reads a per-step gradient (see time_const_grad_coeffs).
 template <typename T>
 void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
                         const T* y_pred, const bool* mask, const double* stats, T* grad_true,
-                        T* grad_pred, int64_t begin, int64_t end) {
+                        T* grad_pred, int64_t begin, int64_t end, bool grad_time_const = false) {
   if (mask)
     detail::backward_units_impl<true>(l, method, eps, grad, y_true, y_pred, mask, stats, grad_true,
-                                      grad_pred, begin, end);
+                                      grad_pred, begin, end, grad_time_const);
   else
     detail::backward_units_impl<false>(l, method, eps, grad, y_true, y_pred, mask, stats, grad_true,
-                                       grad_pred, begin, end);
+                                       grad_pred, begin, end, grad_time_const);
 }
 
 // Per-row coefficients (Pearson r or CCC, up to eps) from the forward's

@@ -27,7 +27,7 @@ namespace avx2 {
   template void corr_loss_forward<T>(const Layout&, Method, double, const T*, const T*,            \
                                      const bool*, T*, double*, int64_t, int64_t);                  \
   template void corr_loss_backward<T>(const Layout&, Method, double, const T*, const T*, const T*, \
-                                      const bool*, const double*, T*, T*, int64_t, int64_t);
+                                      const bool*, const double*, T*, T*, int64_t, int64_t, bool);
 CORROPS_INSTANTIATE(float)
 CORROPS_INSTANTIATE(double)
 #undef CORROPS_INSTANTIATE
@@ -84,18 +84,21 @@ void corr_loss_backward_binary16_slabs(const Layout& l, Method method, double ep
                                        const uint16_t* grad, const uint16_t* y_true,
                                        const uint16_t* y_pred, const bool* mask,
                                        const double* stats, uint16_t* grad_true,
-                                       uint16_t* grad_pred, int64_t begin, int64_t end) {
-  const int64_t n = l.time * l.inner(), n_loss = l.time * l.groups;
+                                       uint16_t* grad_pred, int64_t begin, int64_t end,
+                                       bool grad_time_const) {
+  const int64_t n = l.time * l.inner();
+  const int64_t n_loss = l.time * l.groups;
+  const int64_t n_grad = grad_time_const ? l.groups : n_loss;  // (outer, 1, groups) if constant
   const Layout slab{1, l.time, l.groups, l.channels};
-  std::vector<float> scratch(4 * n + n_loss);
-  float *g = scratch.data(), *x = g + n_loss, *y = x + n, *gx = y + n, *gy = gx + n;
+  std::vector<float> scratch(4 * n + n_grad);
+  float *g = scratch.data(), *x = g + n_grad, *y = x + n, *gx = y + n, *gy = gx + n;
   for (int64_t u = begin; u < end; ++u) {
-    widen(grad + u * n_loss, n_loss, g);  // before any output: one may be grad's buffer
+    widen(grad + u * n_grad, n_grad, g);  // before any output: one may be grad's buffer
     widen(y_true + u * n, n, x);
     widen(y_pred + u * n, n, y);
     corr_loss_backward<float>(slab, method, eps, g, x, y, mask ? mask + u * n_loss : nullptr,
                               stats + u * l.inner() * kStatsPerRow, grad_true ? gx : nullptr,
-                              grad_pred ? gy : nullptr, 0, num_work_units(slab));
+                              grad_pred ? gy : nullptr, 0, num_work_units(slab), grad_time_const);
     if (grad_true) narrow(gx, n, grad_true + u * n);
     if (grad_pred) narrow(gy, n, grad_pred + u * n);
   }

@@ -168,4 +168,18 @@ CORROPS_HOST_DEVICE GradCoeffs<A> grad_coeffs(Method method, const RowStats<A>& 
   return c;
 }
 
+// Coefficients of a row whose upstream gradient is the same value gc at every
+// step (already divided by the channel count): the gradient of a mean or sum
+// of the loss, or of per-sequence weights. The per-row sums are then known
+// from the forward's statistics, S1 = gc * sum dx' = 0 (exactly, in real
+// arithmetic), S1' = 0 and S2 = gc * n * cxy, and gc is folded into `a`, so
+// the elementwise pass runs with g = 1 and never reads an upstream gradient.
+template <typename A>
+CORROPS_HOST_DEVICE GradCoeffs<A> time_const_grad_coeffs(Method method, const RowStats<A>& s,
+                                                         double eps, A gc) {
+  GradCoeffs<A> c = grad_coeffs(method, s, eps, A(0), A(0), gc * s.n * s.cxy);
+  c.a *= gc;
+  return c;
+}
+
 }  // namespace corrops

@@ -26,5 +26,11 @@ cudaError_t corr_loss_backward(const Layout& l, Method method, double eps, const
                                const double* stats, T* grad_true, T* grad_pred,
                                cudaStream_t stream);
 
+// Broadcasts an upstream gradient that is constant along time, `grad` of
+// shape (outer, 1, groups), into `out` of the loss shape (outer, time,
+// groups), for corr_loss_backward (the GPU kernels take per-step gradients).
+template <typename T>
+cudaError_t broadcast_along_time(const Layout& l, const T* grad, T* out, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace corrops

@@ -464,6 +464,15 @@ __global__ void fill_zero(T* p, int64_t n) {
     p[i] = store<T>(typename Acc<T>::type(0));
 }
 
+// out (outer, time, groups) = g (outer, 1, groups) broadcast along time.
+template <typename T>
+__global__ void broadcast_time(int64_t time, int64_t groups, int64_t n, const T* __restrict__ g,
+                               T* __restrict__ out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = g[(i / (time * groups)) * groups + i % groups];
+}
+
 constexpr int64_t kMaxGrid = 2147483647;
 
 int64_t blocks_for(int64_t threads) { return (threads + kThreads - 1) / kThreads; }
@@ -535,7 +544,17 @@ cudaError_t corr_loss_backward(const Layout& l, Method method, double eps, const
   return cudaGetLastError();
 }
 
+template <typename T>
+cudaError_t broadcast_along_time(const Layout& l, const T* g, T* out, cudaStream_t stream) {
+  const int64_t n = l.loss_elements();
+  if (n == 0) return cudaSuccess;
+  broadcast_time<T><<<std::min<int64_t>(blocks_for(n), 4096), kThreads, 0, stream>>>(
+      l.time, l.groups, n, g, out);
+  return cudaGetLastError();
+}
+
 #define CORROPS_INSTANTIATE(T)                                                                  \
+  template cudaError_t broadcast_along_time<T>(const Layout&, const T*, T*, cudaStream_t);      \
   template cudaError_t corr_loss_forward<T>(const Layout&, Method, double, const T*, const T*,  \
                                             const bool*, T*, double*, cudaStream_t);            \
   template cudaError_t corr_loss_backward<T>(const Layout&, Method, double, const T*, const T*, \

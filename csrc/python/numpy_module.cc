@@ -117,9 +117,13 @@ py::tuple Backward(const Array<T>& grad, const Array<T>& y_true, const Array<T>&
   CheckEps(eps);
   const Layout l = CheckData(y_true, y_pred);
   const bool* mk = CheckMask(mask, l);
-  if (grad.ndim() != 3 || grad.shape(0) != l.outer || grad.shape(1) != l.time ||
-      grad.shape(2) != l.groups)
-    throw py::value_error("grad must have the loss shape, got " + ShapeString(grad));
+  // grad: the loss shape, or (outer, 1, groups) when constant along time.
+  if (grad.ndim() != 3 || grad.shape(0) != l.outer || grad.shape(2) != l.groups ||
+      (grad.shape(1) != l.time && grad.shape(1) != 1))
+    throw py::value_error(
+        "grad must have the loss shape (or time dimension 1 when constant along time), got " +
+        ShapeString(grad));
+  const bool time_const = l.time != 1 && grad.shape(1) == 1;
   if (stats.ndim() != 3 || stats.shape(0) != l.outer || stats.shape(1) != l.inner() ||
       stats.shape(2) != kStatsPerRow)
     throw py::value_error("stats must have shape (outer, groups*channels, " +
@@ -135,7 +139,7 @@ py::tuple Backward(const Array<T>& grad, const Array<T>& y_true, const Array<T>&
   {
     py::gil_scoped_release release;
     ParallelUnits(num_work_units(l), l.elements(), threads, [&](int64_t b, int64_t e) {
-      corr_loss_backward<T>(l, m, eps, g, x, y, mk, st, gx, gy, b, e);
+      corr_loss_backward<T>(l, m, eps, g, x, y, mk, st, gx, gy, b, e, time_const);
     });
   }
   return py::make_tuple(grad_true, grad_pred);

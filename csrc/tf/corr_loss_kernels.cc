@@ -80,8 +80,9 @@ class CorrLossGradOp : public OpKernel {
     double eps = 0;
     T* gx = nullptr;
     T* gy = nullptr;
-    OP_REQUIRES_OK(
-        ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_grad=*/true, &layout, &eps, &gx, &gy));
+    bool time_const = false;
+    OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_grad=*/true, &layout, &eps,
+                                           &time_const, &gx, &gy));
     const Tensor& grad = ctx->input(0);
     const Tensor& y_true = ctx->input(1);
     const Tensor& y_pred = ctx->input(2);
@@ -96,9 +97,9 @@ class CorrLossGradOp : public OpKernel {
     RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
       if constexpr (std::is_same_v<T, Eigen::half>)
         if (corr_loss_backward_binary16(layout, a.method, eps, Bits(g), Bits(x), Bits(y), m, st,
-                                        Bits(gx), Bits(gy), begin, end))
+                                        Bits(gx), Bits(gy), begin, end, time_const))
           return;
-      corr_loss_backward<T>(layout, a.method, eps, g, x, y, m, st, gx, gy, begin, end);
+      corr_loss_backward<T>(layout, a.method, eps, g, x, y, m, st, gx, gy, begin, end, time_const);
     });
   }
 

@@ -89,15 +89,27 @@ class CorrLossGradGpuOp : public OpKernel {
     T* grad_pred = nullptr;
     // No buffer reuse on the GPU: its kernels read g through __restrict__
     // pointers, and TF's GPU allocator makes a fresh buffer cheap anyway.
+    bool time_const = false;
     OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_grad=*/false, &layout, &eps,
-                                           &grad_true, &grad_pred));
+                                           &time_const, &grad_true, &grad_pred));
     if (grad_true == nullptr && grad_pred == nullptr) return;
-    const Tensor& grad = ctx->input(0);
+    const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();
+    Tensor grad = ctx->input(0);
+    if (time_const) {
+      // The GPU kernels take per-step gradients: broadcast (outer, 1, groups)
+      // along time first (the CPU engine needs no such copy).
+      Tensor full;
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DataTypeToEnum<T>::value,
+                                             {layout.outer, layout.time, layout.groups}, &full));
+      OP_REQUIRES_OK(
+          ctx, LaunchStatus(cuda::broadcast_along_time(layout, Dev<T>(grad), Dev<T>(&full), stream),
+                            "broadcast"));
+      grad = full;
+    }
     const Tensor& y_true = ctx->input(1);
     const Tensor& y_pred = ctx->input(2);
     const Tensor& mask = ctx->input(3);
     const Tensor& stats = ctx->input(4);
-    const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();
     const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
     OP_REQUIRES_OK(ctx, LaunchStatus(cuda::corr_loss_backward(
                                          layout, attrs_.method, eps, Dev<T>(grad), Dev<T>(y_true),

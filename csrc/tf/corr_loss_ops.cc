@@ -103,10 +103,16 @@ REGISTER_OP("Corrops>CorrLossGrad")
     .SetShapeFn([](InferenceContext* c) -> Status {
       ShapeHandle data, loss, g;
       TF_RETURN_IF_ERROR(DataAndLossShapes(c, 1, &data, &loss));
-      if (!c->WithRank(c->input(0), 3, &g).ok() || !c->Merge(g, loss, &g).ok())
-        return ::tensorflow::errors::InvalidArgument("grad must have the loss shape ",
-                                                     c->DebugString(loss), ", got ",
-                                                     c->DebugString(c->input(0)));
+      // grad: the loss shape, or (outer, 1, groups) when constant along time.
+      ShapeHandle g_const;
+      const bool ok =
+          c->WithRank(c->input(0), 3, &g).ok() &&
+          (c->Merge(g, loss, &g).ok() ||
+           (c->ReplaceDim(loss, 1, c->MakeDim(1), &g_const).ok() && c->Merge(g, g_const, &g).ok()));
+      if (!ok)
+        return ::tensorflow::errors::InvalidArgument(
+            "grad must have the loss shape ", c->DebugString(loss),
+            " (or time dimension 1 when constant along time), got ", c->DebugString(c->input(0)));
       ShapeHandle st;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(4), 3, &st));
       TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 0, &st));
@@ -119,7 +125,11 @@ REGISTER_OP("Corrops>CorrLossGrad")
     })
     .Doc(R"doc(
 Gradient of Corrops>CorrLoss with respect to y_true and y_pred, fused.
-grad is the upstream gradient of `loss`; stats is the forward's `stats`.
+grad is the upstream gradient of `loss`, or, with shape (outer, 1, groups),
+its value at every step when it is constant along time (the gradient of a
+mean or sum of the loss, possibly times per-sequence weights): the CPU kernel
+then makes one pass that reads no per-step gradient. stats is the forward's
+`stats`.
 A gradient whose want_grad_* attr is false is not computed and is returned
 with shape [0]. The Python gradient function sets these attrs from the
 inputs the tape skips (a training step needs only the y_pred gradient).

@@ -71,13 +71,19 @@ inline ::tensorflow::Status ValidateInputs(const ::tensorflow::Tensor& y_true,
   return ::tensorflow::OkStatus();
 }
 
+// grad has the loss shape (outer, time, groups), or (outer, 1, groups) for
+// an upstream gradient constant along time (*time_const is then true, unless
+// time == 1, where the two shapes are the same thing).
 inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::Tensor& grad,
                                                const ::tensorflow::Tensor& stats,
-                                               const Layout& layout) {
+                                               const Layout& layout, bool* time_const) {
   using ::tensorflow::errors::InvalidArgument;
   const ::tensorflow::TensorShape want_grad({layout.outer, layout.time, layout.groups});
-  if (grad.shape() != want_grad)
-    return InvalidArgument("grad must have the loss shape ", want_grad.DebugString(), ", got ",
+  const ::tensorflow::TensorShape want_const({layout.outer, 1, layout.groups});
+  *time_const = layout.time != 1 && grad.shape() == want_const;
+  if (grad.shape() != want_grad && !*time_const)
+    return InvalidArgument("grad must have the loss shape ", want_grad.DebugString(), " (or ",
+                           want_const.DebugString(), " when constant along time), got ",
                            grad.shape().DebugString());
   const ::tensorflow::TensorShape want_stats({layout.outer, layout.inner(), kStatsPerRow});
   if (stats.shape() != want_stats)
@@ -100,19 +106,21 @@ inline ::tensorflow::Status PrepareForward(::tensorflow::OpKernelContext* ctx, c
 
 // Validates the gradient op's inputs (grad, y_true, y_pred, mask, stats, eps)
 // and allocates the gradients asked for; one not asked for gets shape [0]
-// and its pointer is set to null. With `may_reuse_grad` (CPU), a single
+// and its pointer is set to null. *grad_time_const: see ValidateGradInputs.
+// With `may_reuse_grad` (CPU), a single
 // wanted gradient takes over the upstream gradient's buffer when TF allows
 // it (same element count, i.e. one channel, and no other reader): one fresh
 // allocation fewer, which on the CPU also means fewer first-touch page faults.
 template <typename T>
 ::tensorflow::Status PrepareBackward(::tensorflow::OpKernelContext* ctx, const OpAttrs& attrs,
                                      bool may_reuse_grad, Layout* layout, double* eps,
-                                     T** grad_true, T** grad_pred) {
+                                     bool* grad_time_const, T** grad_true, T** grad_pred) {
   TF_RETURN_IF_ERROR(
       ValidateInputs(ctx->input(1), ctx->input(2), ctx->input(3), attrs.has_mask, layout));
-  TF_RETURN_IF_ERROR(ValidateGradInputs(ctx->input(0), ctx->input(4), *layout));
+  TF_RETURN_IF_ERROR(ValidateGradInputs(ctx->input(0), ctx->input(4), *layout, grad_time_const));
   TF_RETURN_IF_ERROR(ReadEps(ctx->input(5), eps));
-  const bool reuse = may_reuse_grad && attrs.want_grad_true != attrs.want_grad_pred;
+  const bool reuse =
+      may_reuse_grad && !*grad_time_const && attrs.want_grad_true != attrs.want_grad_pred;
   const bool want[2] = {attrs.want_grad_true, attrs.want_grad_pred};
   T** out[2] = {grad_true, grad_pred};
   for (int i = 0; i < 2; ++i) {

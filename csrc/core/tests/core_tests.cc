@@ -204,6 +204,55 @@ void CheckLayout(const Layout& l, Method method, MaskKind kind, std::mt19937& rn
   EXPECT(MaxRelErr(want.gy, AsDouble(r32.gy)) < 1e-3, "grad f32 T=%ld", l.time);
 }
 
+// Upstream gradient constant along time, passed as (outer, 1, groups): the
+// one-pass backward against DESIGN.md on the broadcast gradient, for any work
+// split and either gradient alone; masked steps exactly 0; float within 1e-3.
+void CheckTimeConst(const Layout& l, Method method, MaskKind kind, std::mt19937& rng) {
+  const bool masked = kind != MaskKind::kNone;
+  std::normal_distribution<double> normal;
+  std::vector<double> x(l.elements()), y(l.elements()), gc(l.outer * l.groups);
+  for (auto& v : x) v = normal(rng) + 0.5;
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.6 * x[i] + normal(rng);
+  for (auto& v : gc) v = normal(rng);
+  std::vector<double> g(l.loss_elements());  // gc broadcast along time
+  for (int64_t o = 0; o < l.outer; ++o)
+    for (int64_t t = 0; t < l.time; ++t)
+      for (int64_t grp = 0; grp < l.groups; ++grp)
+        g[(o * l.time + t) * l.groups + grp] = gc[o * l.groups + grp];
+  const std::vector<char> mask_bytes = MakeMask(l, kind, rng);
+  const std::vector<bool> maskv(mask_bytes.begin(), mask_bytes.end());
+  const bool* mask = masked ? reinterpret_cast<const bool*>(mask_bytes.data()) : nullptr;
+  const Naive want = NaiveCorr(l, method, 1e-7, x, y, masked ? &maskv : nullptr, g);
+  const auto full = Engine<double>(l, method, 1e-7, x, y, mask, g, 1);  // stats
+  const int64_t units = corrops::num_work_units(l);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> gx(l.elements(), nan), gy(l.elements(), nan);
+  for (int p = 2; p >= 0; --p)
+    corrops::corr_loss_backward<double>(l, method, 1e-7, gc.data(), x.data(), y.data(), mask,
+                                        full.stats.data(), gx.data(), gy.data(), units * p / 3,
+                                        units * (p + 1) / 3, /*grad_time_const=*/true);
+  EXPECT(MaxRelErr(want.gx, gx) < 1e-9 && MaxRelErr(want.gy, gy) < 1e-9,
+         "time-constant grad f64 O=%ld T=%ld M=%ld C=%ld", l.outer, l.time, l.groups, l.channels);
+  for (int64_t o = 0; o < l.outer && masked; ++o)
+    for (int64_t t = 0; t < l.time; ++t)
+      for (int64_t j = 0; j < l.inner(); ++j)
+        if (!mask_bytes[(o * l.time + t) * l.groups + j / l.channels]) {
+          const int64_t i = (o * l.time + t) * l.inner() + j;
+          EXPECT(gx[i] == 0.0 && gy[i] == 0.0, "time-constant grad at a masked step");
+        }
+  std::vector<double> only_y(l.elements(), nan);
+  corrops::corr_loss_backward<double>(l, method, 1e-7, gc.data(), x.data(), y.data(), mask,
+                                      full.stats.data(), nullptr, only_y.data(), 0, units, true);
+  EXPECT(only_y == gy, "time-constant grad, y_pred only");
+  const std::vector<float> xf(x.begin(), x.end()), yf(y.begin(), y.end()),
+      gcf(gc.begin(), gc.end()), gf(g.begin(), g.end());
+  const auto r32 = Engine<float>(l, method, 1e-7, xf, yf, mask, gf, 1);
+  std::vector<float> gyf(l.elements(), nan);
+  corrops::corr_loss_backward<float>(l, method, 1e-7, gcf.data(), xf.data(), yf.data(), mask,
+                                     r32.stats.data(), nullptr, gyf.data(), 0, units, true);
+  EXPECT(MaxRelErr(want.gy, AsDouble(gyf)) < 1e-3, "time-constant grad f32 T=%ld", l.time);
+}
+
 void CheckEdgeCases() {
   const Layout l{3, 7, 1, 1};
   std::vector<double> x(21), y(21), g(21, 1.0);
@@ -221,6 +270,19 @@ void CheckEdgeCases() {
     if (method == Method::kPearson)
       for (int t = 0; t < 7; ++t) EXPECT(r.loss[7 + t] == 1.0, "constant row loss 1");
   }
+  // The same table with a time-constant upstream gradient (one value per row).
+  const std::vector<double> gc{0.5, 2.0, -1.0};
+  for (Method method : {Method::kPearson, Method::kCcc}) {
+    const bool* mk = reinterpret_cast<bool*>(m.data());
+    const auto r = Engine<double>(l, method, 1e-7, x, y, mk, g, 1);
+    std::vector<double> gx(21, NAN), gy(21, NAN);
+    corrops::corr_loss_backward<double>(l, method, 1e-7, gc.data(), x.data(), y.data(), mk,
+                                        r.stats.data(), gx.data(), gy.data(), 0, 3, true);
+    for (int t = 0; t < 7; ++t) {
+      EXPECT(std::isfinite(gx[7 + t]) && std::isfinite(gy[7 + t]), "constant row finite (gc)");
+      EXPECT(gx[14 + t] == 0 && gy[14 + t] == 0, "n = 1 has zero gradient (gc)");
+    }
+  }
   std::vector<char> none(21, 0);  // fully masked
   const auto z =
       Engine<double>(l, Method::kPearson, 1e-7, x, y, reinterpret_cast<bool*>(none.data()), g, 1);
@@ -229,7 +291,13 @@ void CheckEdgeCases() {
   xn[9] = NAN;  // NaN confined to row 1
   const auto nn = Engine<double>(l, Method::kPearson, 1e-7, xn, y, nullptr, g, 1);
   const auto clean = Engine<double>(l, Method::kPearson, 1e-7, x, y, nullptr, g, 1);
+  std::vector<double> ngy(21, 0.0);
+  const std::vector<double> ones(3, 1.0);
+  corrops::corr_loss_backward<double>(l, Method::kPearson, 1e-7, ones.data(), xn.data(), y.data(),
+                                      nullptr, nn.stats.data(), nullptr, ngy.data(), 0, 3, true);
   for (int t = 0; t < 7; ++t) {
+    EXPECT(std::isnan(ngy[7 + t]) && std::isfinite(ngy[t]) && std::isfinite(ngy[14 + t]),
+           "NaN row's time-constant gradient is NaN, other rows finite");
     EXPECT(std::isnan(nn.loss[7 + t]), "NaN row is NaN");
     EXPECT(nn.loss[t] == clean.loss[t] && nn.loss[14 + t] == clean.loss[14 + t], "other rows");
   }
@@ -308,6 +376,22 @@ void CheckBinary16(std::mt19937& rng) {
         same = same && std::memcmp(&lw, &loss[i], 2) == 0 && std::memcmp(&gw, &gy[i], 2) == 0;
       }
       EXPECT(same, "binary16 == widen + float engine + narrow, T=%ld", l.time);
+      // Time-constant upstream gradient, (outer, 1, groups).
+      std::vector<H> gc(l.outer * l.groups);
+      for (auto& v : gc) v = static_cast<H>(normal(rng));
+      const std::vector<float> gcf(gc.begin(), gc.end());
+      corrops::corr_loss_backward_binary16(
+          l, Method::kCcc, 1e-7, reinterpret_cast<const uint16_t*>(gc.data()),
+          reinterpret_cast<const uint16_t*>(x.data()), reinterpret_cast<const uint16_t*>(y.data()),
+          mask, stats.data(), nullptr, reinterpret_cast<uint16_t*>(gy.data()), 0, units, true);
+      corrops::corr_loss_backward<float>(l, Method::kCcc, 1e-7, gcf.data(), xf.data(), yf.data(),
+                                         mask, sf.data(), nullptr, gyf.data(), 0, units, true);
+      bool same_c = true;
+      for (int64_t i = 0; i < n; ++i) {
+        const H gw = static_cast<H>(gyf[i]);
+        same_c = same_c && std::memcmp(&gw, &gy[i], 2) == 0;
+      }
+      EXPECT(same_c, "binary16 time-constant == widen + float engine + narrow, T=%ld", l.time);
     }
   }
   // 3 groups x 40 channels: over 64 columns, so a work unit is one group's
@@ -386,8 +470,10 @@ int main() {
     std::printf("engine %s\n", corrops::cpu_isa_name(isa));
     for (const Layout& l : layouts)
       for (Method method : {Method::kPearson, Method::kCcc})
-        for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns})
+        for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns}) {
           CheckLayout(l, method, kind, rng);
+          CheckTimeConst(l, method, kind, rng);
+        }
     CheckEdgeCases();
     CheckBinary16(rng);
   }
