@@ -110,3 +110,25 @@ def test_bitwise_identical_for_any_thread_count(rng):
         np.testing.assert_array_equal(one[0], many[0])
         np.testing.assert_array_equal(one[1], many[1])
     np.testing.assert_array_equal(cnp.corr_loss(x, y, threads=1), cnp.corr_loss(x, y, threads=2))
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_native_backward_time_constant_grad(rng, masked):
+    """The binding takes grad as (outer, 1, groups) too (constant along time),
+    as the TF op does: the same gradients as its broadcast, and a clear error
+    for any other time extent."""
+    native = cnp._native_module()
+    shape = (3, 40, 2, 4)  # outer, time, groups, channels
+    x = rng.normal(size=shape)
+    y = 0.5 * x + rng.normal(size=shape)
+    mask = rng.random(shape[:3]) > 0.3 if masked else None
+    _loss, stats = native.forward_f64(x, y, mask, "ccc", 1e-7, 0)
+    gc = rng.normal(size=(3, 1, 2))
+    compact = native.backward_f64(gc, x, y, mask, stats, "ccc", 1e-7, 0)
+    full = native.backward_f64(
+        np.broadcast_to(gc, shape[:3]).copy(), x, y, mask, stats, "ccc", 1e-7, 0
+    )
+    for a, b in zip(compact, full, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="grad must have the loss shape"):
+        native.backward_f64(np.zeros((3, 2, 2)), x, y, mask, stats, "ccc", 1e-7, 0)
