@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
 from tensorflow.python.framework import tensor_util
 
 # How each recognised op's output value follows from its inputs' values, when
@@ -44,13 +44,12 @@ def _binary(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> _Rule:
     return _all, lambda v, dtype: fn(v[0], v[1])  # elementwise, broadcasting: uniform
 
 
+# Ops whose output holds the first input's values, rearranged or repeated.
+_SHAPE_ONLY = ("Identity", "Snapshot", "StopGradient", "Reshape", "Tile", "BroadcastTo")
+_SHAPE_ONLY += ("ExpandDims", "Squeeze")
+
 _RULES: dict[str, _Rule] = {
-    # Same values as the first input, rearranged or repeated.
-    **{
-        kind: (_first, _same)
-        for kind in ("Identity", "Snapshot", "StopGradient", "Reshape", "Tile", "BroadcastTo")
-    },
-    **{kind: (_first, _same) for kind in ("ExpandDims", "Squeeze")},
+    **{kind: (_first, _same) for kind in _SHAPE_ONLY},
     "Fill": (lambda op: [op.inputs[1]], _same),
     "OnesLike": (lambda op: [], lambda v, dtype: tf.ones([], dtype)),
     "ZerosLike": (lambda op: [], lambda v, dtype: tf.zeros([], dtype)),
@@ -91,16 +90,17 @@ def uniform_value(t: tf.Tensor, depth: int = 0) -> tf.Tensor | None:
 
 
 def _splat_constant(op: tf.Operation, dtype: tf.DType) -> tf.Tensor | None:
-    """The value of a constant whose elements are all equal (e.g. the ones a
-    tape seeds a non-scalar target with), else None. A proto with packed
-    tensor_content holds distinct values; it is not decoded."""
+    """The value of a splat constant (one stored value repeated over its
+    shape, as TF stores e.g. the ones a tape seeds a non-scalar target with),
+    else None. Only that one value is decoded, never the full tensor."""
     proto = op.get_attr("value")
-    if proto.tensor_content:
-        return None
-    values = tensor_util.MakeNdarray(proto)
-    if values.size == 0 or not np.all(values == values.flat[0]):
-        return None
-    return tf.constant(values.flat[0], dtype)
+    stored = [values for field, values in proto.ListFields() if field.name.endswith("_val")]
+    if proto.tensor_content or len(stored) != 1 or len(stored[0]) != 1:
+        return None  # packed or listed values: not a splat
+    scalar = tensor_pb2.TensorProto()
+    scalar.CopyFrom(proto)
+    scalar.ClearField("tensor_shape")  # the one value, as a scalar
+    return tf.constant(tensor_util.MakeNdarray(scalar), dtype)
 
 
 def time_constant_grad(grad: tf.Tensor, data: tf.Tensor) -> tf.Tensor | None:

@@ -292,21 +292,23 @@ void contiguous_grads(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
 template <bool kMasked, bool kUnitG, typename T, typename A>
 void contiguous_grads_to(const T* g, const T* x, const T* y, const bool* m, int64_t len, A mx, A my,
                          A is, const GradCoeffs<A>& k, T* gx, T* gy) {
-  constexpr bool kU = kUnitG;
   if (gx && gy)
-    contiguous_grads<kMasked, true, true, false, kU, T, A>(g, x, y, m, len, mx, my, is, k, gx, gy);
-  else if (!kU && gx && gx == g)
-    contiguous_grads<kMasked, true, false, !kU, kU, T, A>(nullptr, x, y, m, len, mx, my, is, k, gx,
-                                                          nullptr);
-  else if (gx)
-    contiguous_grads<kMasked, true, false, false, kU, T, A>(g, x, y, m, len, mx, my, is, k, gx,
-                                                            nullptr);
-  else if (!kU && gy && gy == g)
-    contiguous_grads<kMasked, false, true, !kU, kU, T, A>(nullptr, x, y, m, len, mx, my, is, k,
-                                                          nullptr, gy);
+    return contiguous_grads<kMasked, true, true, false, kUnitG, T, A>(g, x, y, m, len, mx, my, is,
+                                                                      k, gx, gy);
+  if constexpr (!kUnitG) {  // only a per-step g has a buffer the output may share
+    if (gx && gx == g)
+      return contiguous_grads<kMasked, true, false, true, false, T, A>(nullptr, x, y, m, len, mx,
+                                                                       my, is, k, gx, nullptr);
+    if (gy && gy == g)
+      return contiguous_grads<kMasked, false, true, true, false, T, A>(nullptr, x, y, m, len, mx,
+                                                                       my, is, k, nullptr, gy);
+  }
+  if (gx)
+    contiguous_grads<kMasked, true, false, false, kUnitG, T, A>(g, x, y, m, len, mx, my, is, k, gx,
+                                                                nullptr);
   else if (gy)
-    contiguous_grads<kMasked, false, true, false, kU, T, A>(g, x, y, m, len, mx, my, is, k, nullptr,
-                                                            gy);
+    contiguous_grads<kMasked, false, true, false, kUnitG, T, A>(g, x, y, m, len, mx, my, is, k,
+                                                                nullptr, gy);
 }
 
 // Backward over one contiguous row of `len` steps. `g` is the row's upstream
