@@ -127,25 +127,29 @@ struct Run {
 
 inline bool valid_run(const bool* CORROPS_RESTRICT m, int64_t len, Run* run) {
   // Called for every masked row, so it must cost little next to the row's
-  // arithmetic: the ends are found eight bytes at a time (a mask is mostly
-  // one run from step 0), the inside checked with a byte-min reduction that
-  // vectorises. No early exit inside a vector loop, no per-byte counting.
+  // arithmetic. Every scan runs forward, the order the hardware prefetcher
+  // follows: the ends found by scanning the padding backwards stalled on DRAM
+  // once per cache line where masks are not cache-resident (masked backward
+  // 1.6x the unmasked one in TF). Valid steps are checked eight bytes at a
+  // time (any nonzero byte is valid: non-0/1 bytes take the byte loop), the
+  // rest with an OR reduction that vectorises.
   const unsigned char* CORROPS_RESTRICT b = reinterpret_cast<const unsigned char*>(m);
   auto word = [b](int64_t i) {
     uint64_t w;
     std::memcpy(&w, b + i, sizeof w);
     return w;
   };
+  constexpr uint64_t kAllValid = 0x0101010101010101ull;
   int64_t a = 0;
   while (a + 8 <= len && word(a) == 0) a += 8;
   while (a < len && b[a] == 0) ++a;
   if (a == len) return false;  // no valid step
-  int64_t e = len;
-  while (e - 8 >= a && word(e - 8) == 0) e -= 8;
-  while (b[e - 1] == 0) --e;  // stops at b[a] != 0 at the latest
-  unsigned char lowest = 1;
-  for (int64_t t = a; t < e; ++t) lowest = std::min(lowest, b[t]);
-  if (lowest == 0) return false;  // a gap inside: not one run
+  int64_t e = a;
+  while (e + 8 <= len && word(e) == kAllValid) e += 8;
+  while (e < len && b[e] != 0) ++e;
+  unsigned char after = 0;  // [a, e) is valid and b[e] is not: any valid step after e?
+  for (int64_t t = e; t < len; ++t) after |= b[t];
+  if (after != 0) return false;  // a gap inside: not one run
   *run = Run{a, e};
   return true;
 }
