@@ -188,14 +188,17 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
     return run, k
 
 
-def floor_bytes(case: Case, dtype: tf.DType, backward: bool) -> int:
+def floor_bytes(case: Case, dtype: tf.DType, backward: bool, per_step_grad: bool = True) -> int:
     """Bytes an ideal fused implementation must move: read x, y; write the
     loss; and for the backward read x, y, g and write the one gradient the
-    step asks for (dL/dy_pred: the tape watches y_pred only)."""
+    step asks for (dL/dy_pred: the tape watches y_pred only). per_step_grad
+    False: g is one value per sequence (the gradient of a mean, which the
+    fused backward takes in that compact form), so it is not read per step."""
     b, t, c = case.shape
     item = dtype.size
     elems, steps = b * t * c, b * t
     forward = 2 * elems * item + steps * item
     if not backward:
         return forward
-    return forward + 2 * elems * item + steps * item + elems * item
+    grad_read = steps * item if per_step_grad else 0
+    return forward + 2 * elems * item + grad_read + elems * item

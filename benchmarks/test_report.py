@@ -54,8 +54,10 @@ def test_targets(rows):
         rows,
         BANDWIDTH,
         {"fused": 0, "fallback graph": 12 * 2**20},
-        {"1": {"fused": 2e-3, LOOP_OVERHEAD: 1e-3}, "2": {"fused": 1e-3, LOOP_OVERHEAD: 8e-4}},
-        bandwidth_1core=25.0,
+        {
+            "1": {"fused": 2e-3, LOOP_OVERHEAD: 1e-3, "bandwidth": 30.0},
+            "2": {"fused": 1e-3, LOOP_OVERHEAD: 8e-4, "bandwidth": 36.0},
+        },
     )
     got = {name: (measured, met) for name, _, measured, met in targets}
     assert got["fused vs seed tf.function, (20, 100, 1)"] == (
@@ -72,8 +74,11 @@ def test_targets(rows):
     assert got["floor time / fused time, (64, 65536, 1)"] == ("0.50", False)
     assert got["peak temporary memory fused / fallback graph, (256, 4096, 1)"] == ("0.00", True)
     scaling, met = got["fused intra-op threads 1 -> 2, (256, 4096, 1)"]
-    assert (
-        met and scaling == "2.00x (loop overhead alone: 1.25x; copy bandwidth 1 -> 2 cores: 1.60x)"
+    # 24 MiB (no per-step g read) at 36 GB/s: 0.699 ms; 2 ms / 0.699 ms = 2.86x.
+    assert met and scaling == (
+        "2.00x (loop overhead alone: 1.25x; read-2-write-1 bandwidth 1 -> 2 threads "
+        "30.0 -> 36.0 GB/s (1.20x); bytes at the 2-thread bandwidth take 0.699 ms, "
+        "so at most 2.86x from this 1-thread time)"
     )
     assert got["fused (256, 4096, 1) masked vs (256, 4096, 1), same element count"] == (
         "1.50x",
@@ -89,3 +94,17 @@ def test_write_report(rows, tmp_path: Path):
     assert "**40.0 GB/s** (25.0 GB/s on one core)" in text
     assert "### (256, 4096, 1) masked, float32" in text
     assert "| fused | " in text and "| **no** |" in text
+
+
+def test_floor_bytes_compact_grad():
+    """The compact upstream gradient (one value per sequence) is not read per step."""
+    case = Case((256, 4096, 1))
+    full = floor_bytes(case, tf.float32, True)
+    assert full - floor_bytes(case, tf.float32, True, per_step_grad=False) == 256 * 4096 * 4
+    assert floor_bytes(case, tf.float32, True, per_step_grad=False) == 6 * 256 * 4096 * 4
+
+
+def test_stream_bandwidth_patterns():
+    for pattern in ("copy", "add"):
+        gbs = report.stream_bandwidth(cores=1, megabytes=8, repeats=2, pattern=pattern)
+        assert 0.1 < gbs < 10_000, (pattern, gbs)
