@@ -1,4 +1,5 @@
-"""Recognises an upstream gradient that is one value broadcast over the loss.
+"""Recognises an upstream gradient that is constant along time: one value
+broadcast over the loss, or one value per sequence (times sample weights).
 
 A training step differentiates a mean or a sum of the per-step loss (Keras'
 default ``sum_over_batch_size`` reduction, or ``tf.reduce_mean`` in a custom
@@ -9,13 +10,19 @@ broadcast has no reader left and grappler prunes it, and the CPU kernel makes
 one pass that reads no per-step gradient (see ``time_const_grad_coeffs`` in
 csrc/core/row_math.h).
 
+With per-sequence sample weights (Keras' ``Mul(Tile(scalar), w[:, None])``)
+the gradient varies over sequences but not along time; ``along_time`` follows
+such a graph with static shapes and builds the one value per sequence.
+
 Only the graph that produced the gradient is inspected; nothing is evaluated
-and the new ops are scalar. Anything not recognised (eager tensors, function
-inputs, per-step weights, masks) keeps the general per-step path.
+and the new ops are scalar or per-sequence. Anything not recognised (eager
+tensors, function inputs, per-step weights, masks) keeps the general per-step
+path.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -103,17 +110,133 @@ def _splat_constant(op: tf.Operation, dtype: tf.DType) -> tf.Tensor | None:
     return tf.constant(tensor_util.MakeNdarray(scalar), dtype)
 
 
+# Elementwise ops with broadcasting, and how they combine their inputs.
+_ELEMENTWISE: dict[str, Callable[[list], tf.Tensor]] = {
+    "Mul": lambda v: tf.multiply(v[0], v[1]),
+    "RealDiv": lambda v: tf.math.truediv(v[0], v[1]),
+    "DivNoNan": lambda v: tf.math.divide_no_nan(v[0], v[1]),
+    "AddV2": lambda v: tf.add(v[0], v[1]),
+    "Sub": lambda v: tf.subtract(v[0], v[1]),
+    "AddN": tf.add_n,
+    "Neg": lambda v: tf.negative(v[0]),
+}
+_PASS_THROUGH = ("Identity", "Snapshot", "StopGradient")
+
+
+def _static_dims(t: tf.Tensor) -> list[int] | None:
+    return t.shape.as_list() if t.shape.is_fully_defined() else None
+
+
+def _reshape_time_axis(dims_in: list[int], dims_out: list[int], axis: int) -> int | None:
+    """The axis of dims_in that a reshape to dims_out turns into axis `axis`:
+    the same number of elements before it and the same length. None when the
+    reshape splits or merges the time axis."""
+    before = math.prod(dims_out[:axis])
+    for k, d in enumerate(dims_in):
+        if d == dims_out[axis] and math.prod(dims_in[:k]) == before:
+            return k
+    return None
+
+
+def along_time(t: tf.Tensor, axis: int, depth: int = 0) -> tf.Tensor | None:
+    """``t`` with its axis ``axis`` cut to length 1 when ``t`` is constant along
+    that axis (e.g. a mean's gradient times per-sequence sample weights), else
+    None. Needs static shapes; nothing is evaluated, and the ops it adds are
+    the size of the result."""
+    dims = _static_dims(t)
+    if dims is None or not 0 <= axis < len(dims) or depth >= _MAX_DEPTH:
+        return None
+    if dims[axis] == 1:
+        return t
+    one = [*dims[:axis], 1, *dims[axis + 1 :]]
+    value = uniform_value(t)
+    if value is not None:
+        return tf.broadcast_to(tf.cast(value, t.dtype), one)
+    op = getattr(t, "op", None)  # an EagerTensor has none
+    rule = None if op is None else _ALONG_TIME_RULES.get(op.type)
+    return None if rule is None else rule(op, dims, axis, one, depth + 1)
+
+
+def _pass_through(op: tf.Operation, dims: list, axis: int, one: list, depth: int):
+    inner = along_time(op.inputs[0], axis, depth)
+    return None if inner is None else tf.cast(inner, op.outputs[0].dtype)  # Cast: converts
+
+
+def _reshape(op: tf.Operation, dims: list, axis: int, one: list, depth: int):
+    src_dims = _static_dims(op.inputs[0])
+    k = None if src_dims is None else _reshape_time_axis(src_dims, dims, axis)
+    inner = None if k is None else along_time(op.inputs[0], k, depth)
+    return None if inner is None else tf.reshape(inner, one)
+
+
+def _aligned_axis(t: tf.Tensor, dims: list, axis: int) -> int | None:
+    """Where ``axis`` of a broadcast result falls in its input ``t`` (numpy
+    broadcasting aligns the last axes): -1 when ``t`` has no such axis or it
+    has length 1, i.e. ``t`` is constant along it; None if ``t``'s shape is
+    not static or has more axes than the result."""
+    t_dims = _static_dims(t)
+    if t_dims is None or len(t_dims) > len(dims):
+        return None
+    k = axis - (len(dims) - len(t_dims))
+    return -1 if k < 0 or t_dims[k] == 1 else k
+
+
+def _tile(op: tf.Operation, dims: list, axis: int, one: list, depth: int):
+    reps = tensor_util.constant_value(op.inputs[1])
+    src = op.inputs[0]
+    src_dims = _static_dims(src)
+    if reps is None or src_dims is None or len(src_dims) != len(dims):
+        return None
+    # Repeating a tensor constant along time (along time or not) keeps it so.
+    src = along_time(src, axis, depth)
+    if src is None:
+        return None
+    return tf.tile(src, [1 if k == axis else int(r) for k, r in enumerate(reps)])
+
+
+def _broadcast_to(op: tf.Operation, dims: list, axis: int, one: list, depth: int):
+    src = op.inputs[0]
+    k = _aligned_axis(src, dims, axis)
+    if k is not None and k >= 0:  # the time axis comes from the input itself
+        src = along_time(src, k, depth)
+    return None if k is None or src is None else tf.broadcast_to(src, one)
+
+
+def _elementwise(op: tf.Operation, dims: list, axis: int, one: list, depth: int):
+    parts = []
+    for i in op.inputs:
+        k = _aligned_axis(i, dims, axis)
+        part = None if k is None else (i if k < 0 else along_time(i, k, depth))
+        if part is None:
+            return None
+        parts.append(part)
+    return tf.broadcast_to(_ELEMENTWISE[op.type](parts), one)
+
+
+_ALONG_TIME_RULES = {
+    **{kind: _pass_through for kind in (*_PASS_THROUGH, "Cast")},
+    "Reshape": _reshape,
+    "Tile": _tile,
+    "BroadcastTo": _broadcast_to,
+    **{kind: _elementwise for kind in _ELEMENTWISE},
+}
+
+
 def time_constant_grad(grad: tf.Tensor, data: tf.Tensor) -> tf.Tensor | None:
-    """The fused gradient op's compact ``grad`` for a uniform upstream gradient.
+    """The fused gradient op's compact ``grad`` for an upstream gradient that
+    is constant along time.
 
     ``grad`` is the upstream gradient of the canonical loss ``(outer, time,
     groups)`` and ``data`` a canonical input ``(outer, time, groups,
-    channels)``. Returns the value broadcast to ``(outer, 1, groups)``, the
-    op's "constant along time" form, or None when ``grad`` is not uniform.
+    channels)``. Returns ``(outer, 1, groups)``, the op's "constant along
+    time" form, or None when ``grad`` is not recognisably constant along time.
+    One value broadcast (the gradient of a mean or sum) needs no static shape;
+    a per-sequence value (times sample weights of shape ``(B,)``) does.
     """
     value = uniform_value(grad)
     if value is None:
-        return None
+        compact = along_time(grad, 1)
+        return None if compact is None else tf.cast(compact, grad.dtype)
     static = data.shape
     if static.rank == 4 and static[0] is not None and static[2] is not None:
         shape = tf.constant([static[0], 1, static[2]], tf.int64)

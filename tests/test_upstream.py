@@ -169,18 +169,21 @@ def test_compact_path_low_precision_vs_float64_reference(rng, dtype, masked):
     np.testing.assert_allclose(as_f64(got), want, rtol=tol["rtol"], atol=tol["atol"] * scale)
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["mean", "per-sequence-weights"])
 @pytest.mark.parametrize("method", ["pearson", "ccc"])
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
-def test_compact_path_compute_gradient_float64(rng, method, masked):
-    """tf.test.compute_gradient's numerical derivative of the mean loss against
-    the gradient the compact path computes inside a tf.function."""
+def test_compact_path_compute_gradient_float64(rng, method, masked, weighted):
+    """tf.test.compute_gradient's numerical derivative of the (weighted) mean
+    loss against the gradient the compact path computes inside a tf.function."""
     shape = (3, 9, 2)
     x0 = rng.normal(size=shape)
     y0 = 0.5 * x0 + rng.normal(size=shape)
     mask = rng.random(shape[:-1]) > 0.3 if masked else None
+    w = tf.constant([[0.5], [2.0], [1.25]], tf.float64)  # one weight per sequence
 
     def mean_loss(x, y):
-        return tf.reduce_mean(corrops.corr_loss(x, y, mask=mask, method=method, impl="fused"))
+        loss = corrops.corr_loss(x, y, mask=mask, method=method, impl="fused")
+        return tf.reduce_mean(loss * w if weighted else loss)
 
     @tf.function
     def compact(x, y):
@@ -213,6 +216,134 @@ def test_per_step_upstream_keeps_general_path(rng):
     assert _grad_op_inputs(f, x, y)[0] == tf.TensorShape([4, 20, 1])
     _, want = ref.corr_loss_grad(x.numpy(), y.numpy(), w.numpy(), None)
     np.testing.assert_allclose(f(x, y).numpy(), want, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------- per-sequence values (sample weights)
+
+
+def _along_time_cases():
+    b, t = 3, 5
+
+    def tiled(s):
+        return tf.tile(tf.reshape(s, [1, 1]), [b, t])
+
+    return {
+        "keras sample weight (mul tile, w[:, None])": lambda s, w: tiled(s) * w[:, None],
+        "divide by weights": lambda s, w: tiled(s) / w[:, None],
+        "tile of (B, 1) along time": lambda s, w: tf.tile(w[:, None] * s, [1, t]),
+        "tile along batch of a time-constant": lambda s, w: tf.tile(
+            tf.broadcast_to(w[:, None], [b, t]) * s, [2, 1]
+        ),
+        "broadcast_to, cast": lambda s, w: tf.cast(
+            tf.broadcast_to(w[:, None], [b, t]) * s, tf.float64
+        ),
+        "reshape to the canonical (B, T, 1)": lambda s, w: tf.reshape(
+            tiled(s) * w[:, None], [b, t, 1]
+        ),
+        "reshape that splits the batch": lambda s, w: tf.reshape(
+            tf.tile(tf.reshape(w, [1, b, 1]), [2, 1, t]) * s, [2 * b, t]
+        ),
+        "add_n, neg, sub": lambda s, w: tf.add_n([tiled(s), -(w[:, None] - tiled(s))]),
+        "tile along time of a time-constant": lambda s, w: tf.tile(
+            tf.broadcast_to(w[:, None] * s, [b, 2]), [1, 3]
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_along_time_cases()))
+def test_along_time_recognises(case):
+    make = _along_time_cases()[case]
+
+    @tf.function
+    def f(s, w):
+        t = make(s, w)
+        v = _upstream.along_time(t, 1)
+        assert v is not None, "not recognised"
+        assert v.shape[1] == 1 and v.dtype == t.dtype
+        return t, v
+
+    t, v = f(tf.constant(0.75), tf.constant([1.0, 2.5, 4.0]))
+    t, v = as_f64(t), as_f64(v)
+    assert np.ptp(v) > 0  # per-sequence values, not one value
+    np.testing.assert_array_equal(t, np.broadcast_to(v, t.shape))
+
+
+def test_along_time_refuses():
+    w = tf.constant([1.0, 2.0, 3.0])
+
+    @tf.function
+    def f(s, per_step):
+        tiled = tf.tile(tf.reshape(s, [1, 1]), [3, 5])
+        along = tf.tile(tf.reshape(tf.range(5.0), [1, 5]), [3, 1])  # varies along time
+        for t in [
+            per_step,  # a function input
+            tiled * per_step,
+            tiled * along,
+            tf.tile(tiled * along, [1, 2]),  # tiled along time, but not constant within
+            tf.tile(tiled * w[:, None], [1, 2]) * tf.concat([along, along], 1),
+            tf.reshape(tf.tile(w[:, None], [1, 5]), [5, 3]),  # time axis not preserved
+            tf.random.normal([3, 5]) * w[:, None],
+        ]:
+            assert _upstream.along_time(t, 1) is None, t.op.type
+
+        # (2, 3) constant along its axis 1, reshaped to (3, 2): axis 0 has length 3
+        # too, but not the same elements, and varies.
+        moved = tf.reshape(tf.tile(w[:2, None], [1, 3]), [3, 2])
+        assert _upstream.along_time(moved, 0) is None
+        return s
+
+    f(tf.constant(1.0), tf.zeros([3, 5]))
+    assert _upstream.along_time(tf.ones([3, 5]) * w[:, None], 1) is None  # eager
+
+
+def _weights(rng, loss_shape, axis):
+    """Per-sequence weights: the loss shape with length 1 on the time axis."""
+    return tf.constant(rng.random([1 if i == axis else d for i, d in enumerate(loss_shape)]) + 0.5)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [((6, 50), 1), ((4, 33, 3), 1), ((3, 5, 40, 2), 2), ((5, 3, 2), 0)],
+)
+def test_weighted_mean_takes_compact_path(rng, monkeypatch, method, masked, shape, axis):
+    loss_shape = shape[:-1] if len(shape) >= 3 else shape
+    x = tf.constant(rng.normal(size=shape))
+    y = tf.constant(0.4 * x.numpy() + rng.normal(size=shape))
+    mask = tf.constant(rng.random(loss_shape) > 0.3) if masked else None
+    w = _weights(rng, loss_shape, axis)
+
+    def total_of(x, y, impl):
+        loss = corrops.corr_loss(x, y, mask=mask, method=method, axis=axis, impl=impl)
+        return tf.reduce_mean(loss * w)
+
+    fused = _step("fused", total_of)
+    grads = fused(x, y)
+    shapes = _grad_op_inputs(fused, x, y)
+    assert len(shapes) == 1 and shapes[0][1] == 1, f"general path taken: {shapes}"
+    want = _step("tf", total_of)(x, y)
+    for a, b in zip(grads, want, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_keras_sample_weight_takes_compact_path(rng, monkeypatch):
+    """Keras' own weighting of a (B,) sample_weight, as in fit(sample_weight=)."""
+    x = tf.constant(rng.normal(size=(6, 40, 1)), tf.float32)
+    y = tf.constant(rng.normal(size=(6, 40, 1)), tf.float32)
+    sw = tf.constant(rng.random(6) + 0.5, tf.float32)
+
+    def total_of(x, y, impl):
+        return corrops.CorrelationLoss()(x, y, sample_weight=sw)
+
+    monkeypatch.setenv("CORROPS_IMPL", "fused")
+    fused = _step("fused", total_of)
+    grads = fused(x, y)
+    assert _grad_op_inputs(fused, x, y)[0][1] == 1
+    monkeypatch.setenv("CORROPS_IMPL", "tf")
+    want = _step("tf", total_of)(x, y)
+    for a, b in zip(grads, want, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-6)
 
 
 # ------------------------------------------------------------ op contract
