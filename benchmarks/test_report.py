@@ -59,7 +59,8 @@ def test_targets(rows):
             "2": {"fused": 1e-3, LOOP_OVERHEAD: 8e-4, "bandwidth": 36.0},
         },
     )
-    got = {name: (measured, met) for name, _, measured, met in targets}
+    got = {t.name: (t.measured, t.met) for t in targets}
+    reachable = {t.name: t.reachable for t in targets}
     assert got["fused vs seed tf.function, (20, 100, 1)"] == (
         "4.0x (at most 8.0x: loop overhead)",
         True,
@@ -84,6 +85,38 @@ def test_targets(rows):
         "1.50x",
         False,
     )
+    # A bound is stated where one is measured: loop overhead 8x and 6.7x
+    # (>= 4x: reachable), the thread bound 2.86x (>= 1.6x); none elsewhere.
+    assert reachable["fused vs seed tf.function, (20, 100, 1)"] is True
+    assert reachable["fused vs seed tf.function, (64, 1000, 1)"] is True
+    assert reachable["fused intra-op threads 1 -> 2, (256, 4096, 1)"] is True
+    assert reachable["fused vs seed XLA, (256, 4096, 1)"] is None
+
+
+def test_unreachable_targets_say_so():
+    """A miss whose measured bound is below the target says so; others don't."""
+    shape = (20, 100, 1)
+    rows = [
+        _row("seed graph", shape, 30e-6),
+        _row("fused", shape, 15e-6),
+        _row(LOOP_OVERHEAD, shape, 12e-6),  # at most 2.5x: below 4x
+    ]
+    scaling = {  # bytes at 37 GB/s: 0.68 ms; 1.0 ms / 0.68 ms = 1.47x < 1.6x
+        "1": {"fused": 1.0e-3, LOOP_OVERHEAD: 0.7e-3, "bandwidth": 34.0},
+        "2": {"fused": 0.8e-3, LOOP_OVERHEAD: 0.6e-3, "bandwidth": 37.0},
+    }
+    by = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, scaling)}
+    small = by["fused vs seed tf.function, (20, 100, 1)"]
+    assert (small.met, small.reachable) == (False, False)
+    assert small.verdict.startswith("**no**: the bound measured in this run is below")
+    threads = by["fused intra-op threads 1 -> 2, (256, 4096, 1)"]
+    assert (threads.met, threads.reachable) == (False, False)
+    assert "at most 1.47x" in threads.measured
+    rows[2] = _row(LOOP_OVERHEAD, shape, 5e-6)  # 2.0x, bound 6x: a plain miss
+    small = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}[
+        "fused vs seed tf.function, (20, 100, 1)"
+    ]
+    assert small.reachable is True and small.verdict == "**no**"
 
 
 def test_write_report(rows, tmp_path: Path):
@@ -94,6 +127,7 @@ def test_write_report(rows, tmp_path: Path):
     assert "**40.0 GB/s** (25.0 GB/s on one core)" in text
     assert "### (256, 4096, 1) masked, float32" in text
     assert "| fused | " in text and "| **no** |" in text
+    assert "| contender | ms (min) | ms (median) | vs fused | floor |" in text
 
 
 def test_floor_bytes_compact_grad():
