@@ -121,6 +121,36 @@ out["bandwidth"] = stream_bandwidth(int(sys.argv[1]), megabytes=256, pattern="ad
 print(json.dumps(out))
 """
 
+# The bare engine's own thread scaling, with no TF plumbing and no process-to-
+# process noise: the NumPy binding's fwd+bwd (the compact upstream gradient of
+# a mean, as in the TF step) with 1 and 2 threads alternating in one process,
+# and the memory system's read-2-write-1 bandwidth with 1 and 2 threads
+# alternating in the same process. A memory-bound engine scales as the memory
+# system does; this pair says whether the engine leaves scaling on the table.
+ENGINE_SCRIPT = """
+import json, time, numpy as np
+from corrops import _corrops_numpy as native
+from benchmarks.report import stream_bandwidth
+B, T, K = 256, 4096, 4
+rng = np.random.default_rng(0)
+xs = [rng.normal(size=(B, T, 1, 1)).astype(np.float32) for _ in range(K)]
+ys = [rng.normal(size=(B, T, 1, 1)).astype(np.float32) for _ in range(K)]
+g = np.full((B, 1, 1), 1.0 / (B * T), np.float32)
+def step(threads):
+    for i in range(K):
+        _, st = native.forward_f32(xs[i], ys[i], None, "pearson", 1e-7, threads)
+        native.backward_f32(g, xs[i], ys[i], None, st, "pearson", 1e-7, threads)
+times = {1: [], 2: []}
+bandwidth = {1: [], 2: []}
+for r in range(30):
+    for n in (1, 2):
+        t = time.perf_counter(); step(n); times[n].append((time.perf_counter() - t) / K)
+        if r % 10 == 0:
+            bandwidth[n].append(stream_bandwidth(n, megabytes=256, repeats=3, pattern="add"))
+print(json.dumps({"engine_1": min(times[1]), "engine_2": min(times[2]),
+                  "bandwidth_1": max(bandwidth[1]), "bandwidth_2": max(bandwidth[2])}))
+"""
+
 
 def run_script(script: str, *args: str, extra_env: dict | None = None):
     done = subprocess.run(
@@ -269,6 +299,13 @@ def evaluate_targets(rows, bandwidth, memory, scaling) -> list[Target]:
                 f"{floor_2 * 1e3:.3f} ms, so at most {t1 / floor_2:.2f}x from this 1-thread time"
             )
             reachable = t1 / floor_2 >= 1.6
+        engine = scaling.get("engine")
+        if engine:
+            notes.append(
+                "bare engine in one process, 1 and 2 threads alternating: "
+                f"{engine['engine_1'] / engine['engine_2']:.2f}x, with the memory system's "
+                f"{engine['bandwidth_2'] / engine['bandwidth_1']:.2f}x in the same process"
+            )
         out.append(
             Target(
                 "fused intra-op threads 1 -> 2, (256, 4096, 1)",
@@ -362,6 +399,19 @@ def write_report(
             )
             + ".",
         ]
+        engine = scaling.get("engine")
+        if engine:
+            lines += [
+                "",
+                "The bare engine (NumPy binding, fwd+bwd with the compact upstream gradient, "
+                "both input gradients, (256, 4096, 1) float32), 1 and 2 threads alternating in "
+                "one process: "
+                f"{engine['engine_1'] * 1e3:.3f} -> {engine['engine_2'] * 1e3:.3f} ms "
+                f"({engine['engine_1'] / engine['engine_2']:.2f}x); the memory system's "
+                "read-2-write-1 bandwidth alternating in the same process: "
+                f"{engine['bandwidth_1']:.1f} -> {engine['bandwidth_2']:.1f} GB/s "
+                f"({engine['bandwidth_2'] / engine['bandwidth_1']:.2f}x).",
+            ]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault(key(r), []).append(r)
@@ -452,6 +502,7 @@ def main() -> None:
         n: {name: pick(t[name] for m, t in runs if m == n) for name, pick in best.items()}
         for n in ("1", "2")
     }
+    scaling["engine"] = run_script(ENGINE_SCRIPT)
     write_report(rows, bandwidth, memory, scaling, args.quick, bandwidth_1core)
     plot(rows, bandwidth)
     print((HERE / "REPORT.md").read_text())
