@@ -121,6 +121,47 @@ out["bandwidth"] = stream_bandwidth(int(sys.argv[1]), megabytes=256, pattern="ad
 print(json.dumps(out))
 """
 
+# The contenders each target compares, measured round-robin in one process:
+# one call of each per round, so a burst of interference on this shared VM
+# (it lasts seconds, longer than one contender's rounds in the suite) lands on
+# all of them alike instead of on one. Each entry: (contender, shape, masked).
+PAIRED_GROUPS = [
+    [("fused", (20, 100, 1), False), ("seed graph", (20, 100, 1), False)],
+    [("fused", (64, 1000, 1), False), ("seed graph", (64, 1000, 1), False),
+     ("seed XLA", (64, 1000, 1), False)],
+    [("fused", (256, 4096, 1), False), ("seed graph", (256, 4096, 1), False),
+     ("seed XLA", (256, 4096, 1), False), ("fused", (256, 4096, 1), True)],
+    [("fused", (64, 65536, 1), False)],
+    [("fused", (32, 2048, 8), False), ("fused", (256, 2048, 1), False)],
+]  # fmt: skip
+# Shapes whose loop overhead rides along (the bound is paired too), and those
+# whose group measures the bandwidth between rounds (floor targets).
+PAIRED_OVERHEAD = [(20, 100, 1), (64, 1000, 1), (256, 4096, 1), (64, 65536, 1)]
+PAIRED_FLOOR = [(256, 4096, 1), (64, 65536, 1)]
+PAIRED_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 25
+
+PAIRED_SCRIPT = """
+import json, time
+import tensorflow as tf
+from benchmarks.contenders import BY_NAME, LOOP_OVERHEAD, Case, make_runner
+from benchmarks.report import (PAIRED_FLOOR, PAIRED_GROUPS, PAIRED_OVERHEAD, PAIRED_ROUNDS,
+                               stream_bandwidth)
+best, bandwidth = {}, 0.0
+for group in PAIRED_GROUPS:
+    shapes = list(dict.fromkeys(shape for _, shape, _ in group))
+    group = group + [(LOOP_OVERHEAD, s, False) for s in shapes if s in PAIRED_OVERHEAD]
+    runners = [(m, *make_runner(BY_NAME[m[0]], Case(m[1], m[2]), tf.float32, True)) for m in group]
+    for r in range(PAIRED_ROUNDS):
+        for member, run, k in runners:
+            t = time.perf_counter(); run(); s = (time.perf_counter() - t) / k
+            best[member] = min(best.get(member, s), s)
+        if r % 5 == 0 and any(s in PAIRED_FLOOR for s in shapes):
+            bandwidth = max(bandwidth, stream_bandwidth(repeats=3))
+rows = [dict(contender=n, shape=list(s), masked=m, dtype="float32", backward=True, seconds=t)
+        for (n, s, m), t in best.items()]
+print(json.dumps({"rows": rows, "bandwidth": bandwidth}))
+"""
+
 # The bare engine's own thread scaling, with no TF plumbing and no process-to-
 # process noise: the NumPy binding's fwd+bwd (the compact upstream gradient of
 # a mean, as in the TF step) with 1 and 2 threads alternating in one process,
@@ -204,10 +245,10 @@ TARGETS_4X = [(20, 100, 1), (64, 1000, 1), (256, 4096, 1)]
 
 @dataclass(frozen=True)
 class Target:
-    """One row of the targets table. `bound` is the best value any
-    implementation could reach in this run where one is measured (the loop
-    overhead, the memory system's thread scaling); `reachable` says whether
-    that bound meets the target, None where no bound is measured."""
+    """One row of the targets table. Where this run measured a bound on what
+    any implementation could reach (the loop overhead, the memory system's
+    thread scaling), `reachable` says whether that bound meets the target;
+    None where no bound is measured."""
 
     name: str
     wanted: str
@@ -344,8 +385,17 @@ def cpu_isa() -> str:
 
 
 def write_report(
-    rows, bandwidth, memory, scaling, quick, bandwidth_1core=None, out_dir: Path = HERE
+    rows,
+    bandwidth,
+    memory,
+    scaling,
+    quick,
+    bandwidth_1core=None,
+    out_dir: Path = HERE,
+    paired_rows=None,
 ) -> None:
+    """Writes REPORT.md. The targets come from `paired_rows` (PAIRED_SCRIPT's
+    round-robin measurements) where given, else from the suite's rows."""
     import tensorflow as tf
 
     from benchmarks.contenders import LOOP_OVERHEAD
@@ -377,8 +427,21 @@ def write_report(
         "(run-time dispatch, csrc/core/cpu_dispatch.h).",
         "",
     ]
-    targets = evaluate_targets(rows, bandwidth, memory, scaling)
-    lines += ["## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    targets = evaluate_targets(paired_rows or rows, bandwidth, memory, scaling)
+    lines += ["## Targets", ""]
+    if paired_rows:
+        lines += [
+            "Float32 forward+backward. The times a target compares (with the loop overhead "
+            "of the same shape) are measured round-robin in one process, one call of each per "
+            f"round, {PAIRED_ROUNDS} rounds, the minimum of each (benchmarks/report.py, "
+            "PAIRED_GROUPS): interference on this VM lasts seconds, so in the suite's "
+            "sequential rounds below it can land on one contender and not the other; here "
+            "it lands on all alike. The floor uses the highest bandwidth measured in this "
+            "run, the strictest floor. The tables below are the suite's own, sequential, "
+            "measurements.",
+            "",
+        ]
+    lines += ["| target | wanted | measured | met |", "|---|---|---|---|"]
     lines += [f"| {t.name} | {t.wanted} | {t.measured} | {t.verdict} |" for t in targets]
     if memory:
         lines += [
@@ -493,6 +556,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_suite(Path(tmp) / "bench.json", args.quick)
     memory = run_script(MEMORY_SCRIPT, extra_env={"TF_CPU_ALLOCATOR_USE_BFC": "true"})
+    paired = run_script(PAIRED_SCRIPT)
+    # The strictest floor: the highest bandwidth seen anywhere in this run.
+    bandwidth = max(bandwidth, paired["bandwidth"])
     # Two processes per thread count, alternating, the minimum of each: a burst
     # of interference then cannot land on one thread count alone.
     runs = [(n, run_script(THREADS_SCRIPT, n)) for _ in range(2) for n in ("1", "2")]
@@ -503,7 +569,9 @@ def main() -> None:
         for n in ("1", "2")
     }
     scaling["engine"] = run_script(ENGINE_SCRIPT)
-    write_report(rows, bandwidth, memory, scaling, args.quick, bandwidth_1core)
+    write_report(
+        rows, bandwidth, memory, scaling, args.quick, bandwidth_1core, paired_rows=paired["rows"]
+    )
     plot(rows, bandwidth)
     print((HERE / "REPORT.md").read_text())
 

@@ -162,3 +162,15 @@ def test_write_report_thread_scaling(rows, tmp_path: Path):
     assert "fused 1.000 -> 0.800 ms; loop overhead (x*y) 0.700 -> 0.600 ms." in text
     assert "1.300 -> 1.000 ms (1.30x)" in text and "16.0 -> 22.0 GB/s (1.38x)" in text
     assert "**no**: the bound measured in this run is below the target" in text
+
+
+def test_paired_script_measures_every_member():
+    """The round-robin target measurement runs (one round under the smoke
+    run) and returns a time for each member and each paired loop overhead."""
+    out = report.run_script(report.PAIRED_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    got = {(r["contender"], tuple(r["shape"]), r["masked"]) for r in out["rows"]}
+    want = {m for group in report.PAIRED_GROUPS for m in group}
+    want |= {(LOOP_OVERHEAD, s, False) for s in report.PAIRED_OVERHEAD}
+    assert got == want
+    assert all(r["seconds"] > 0 and r["backward"] for r in out["rows"])
+    assert out["bandwidth"] > 0
