@@ -174,3 +174,20 @@ def test_paired_script_measures_every_member():
     assert got == want
     assert all(r["seconds"] > 0 and r["backward"] for r in out["rows"])
     assert out["bandwidth"] > 0
+
+
+def test_targets_use_paired_rows_and_bandwidth(rows, tmp_path: Path):
+    """Given round-robin rows and the bandwidth sampled next to them, the
+    targets use those, the tables the suite's rows and start-of-run bandwidth."""
+    big = (256, 4096, 1)
+    at_20 = floor_bytes(Case(big), tf.float32, True) / (20.0 * 1e9)
+    paired = [_row("fused", big, at_20 / 0.8)]  # 0.80 of the floor at 20 GB/s
+    report.write_report(
+        rows, BANDWIDTH, None, None, quick=True, out_dir=tmp_path,
+        paired_rows=paired, paired_bandwidth=20.0,
+    )  # fmt: skip
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| floor time / fused time, (256, 4096, 1) | >= 0.65 | 0.80 | yes |" in text
+    assert "(20.0 GB/s, the highest sample)" in text
+    # The table still shows the suite's fused row against the 40 GB/s floor.
+    assert f"| fused | {_floor_seconds(big) / 0.8 * 1e3:.3f} | - | 1.00x | 0.80 |" in text
