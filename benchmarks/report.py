@@ -153,8 +153,8 @@ for group in PAIRED_GROUPS:
     runners = [(m, *make_runner(BY_NAME[m[0]], Case(m[1], m[2]), tf.float32, True)) for m in group]
     for r in range(PAIRED_ROUNDS):
         for member, run, k in runners:
-            t = time.perf_counter(); run(); s = (time.perf_counter() - t) / k
-            best[member] = min(best.get(member, s), s)
+            t = time.perf_counter(); run(); secs = (time.perf_counter() - t) / k
+            best[member] = min(best.get(member, secs), secs)
         if r % 5 == 0 and any(s in PAIRED_FLOOR for s in shapes):
             bandwidth = max(bandwidth, stream_bandwidth(repeats=3))
 rows = [dict(contender=n, shape=list(s), masked=m, dtype="float32", backward=True, seconds=t)
@@ -168,10 +168,11 @@ print(json.dumps({"rows": rows, "bandwidth": bandwidth}))
 # and the memory system's read-2-write-1 bandwidth with 1 and 2 threads
 # alternating in the same process. A memory-bound engine scales as the memory
 # system does; this pair says whether the engine leaves scaling on the table.
+ENGINE_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 30
 ENGINE_SCRIPT = """
 import json, time, numpy as np
 from corrops import _corrops_numpy as native
-from benchmarks.report import stream_bandwidth
+from benchmarks.report import ENGINE_ROUNDS, stream_bandwidth
 B, T, K = 256, 4096, 4
 rng = np.random.default_rng(0)
 xs = [rng.normal(size=(B, T, 1, 1)).astype(np.float32) for _ in range(K)]
@@ -183,7 +184,7 @@ def step(threads):
         native.backward_f32(g, xs[i], ys[i], None, st, "pearson", 1e-7, threads)
 times = {1: [], 2: []}
 bandwidth = {1: [], 2: []}
-for r in range(30):
+for r in range(ENGINE_ROUNDS):
     for n in (1, 2):
         t = time.perf_counter(); step(n); times[n].append((time.perf_counter() - t) / K)
         if r % 10 == 0:

@@ -191,3 +191,10 @@ def test_targets_use_paired_rows_and_bandwidth(rows, tmp_path: Path):
     assert "(20.0 GB/s, the highest sample)" in text
     # The table still shows the suite's fused row against the 40 GB/s floor.
     assert f"| fused | {_floor_seconds(big) / 0.8 * 1e3:.3f} | - | 1.00x | 0.80 |" in text
+
+
+def test_engine_script_measures_both_thread_counts():
+    """The in-process engine scaling measurement runs (one round under smoke)."""
+    out = report.run_script(report.ENGINE_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    assert set(out) == {"engine_1", "engine_2", "bandwidth_1", "bandwidth_2"}
+    assert all(v > 0 for v in out.values())
