@@ -51,6 +51,9 @@ def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tens
         mask=op.inputs[2],
         stats=op.outputs[1],
         eps=op.inputs[3],
+        # Lent, not read: the kernel may write the gradient into the loss's
+        # buffer once nothing else needs it (one allocation fewer per step).
+        loss=op.outputs[0],
         method=op.get_attr("method"),
         has_mask=op.get_attr("has_mask"),
         want_grad_true=want_true,

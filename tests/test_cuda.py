@@ -205,7 +205,9 @@ def test_gpu_time_constant_grad_equals_broadcast(rng, dtype, shape):
             x, y = tf.constant(x0, dtype), tf.constant(y0, dtype)
             no_mask = tf.zeros([0], tf.bool)
             _, stats = ops.corrops_corr_loss(y_true=x, y_pred=y, mask=no_mask, eps=eps)
-            common = dict(y_true=x, y_pred=y, mask=no_mask, stats=stats, eps=eps)
+            common = dict(
+                y_true=x, y_pred=y, mask=no_mask, stats=stats, eps=eps, loss=tf.zeros([0], dtype)
+            )
             compact = ops.corrops_corr_loss_grad(grad=tf.constant(gc, dtype), **common)
             g_full = np.broadcast_to(gc, (outer, time, groups))
             full = ops.corrops_corr_loss_grad(grad=tf.constant(g_full, dtype), **common)

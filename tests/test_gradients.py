@@ -153,8 +153,8 @@ def test_grad_op_skips_unwanted_gradients(rng):
     g = tf.constant(rng.normal(size=(2, 9, 1)), tf.float32)
     eps = tf.constant(1e-7, tf.float64)
     no_mask = tf.zeros([0], tf.bool)
-    _, stats = ops.corrops_corr_loss(y_true=x, y_pred=y, mask=no_mask, eps=eps)
-    common = dict(grad=g, y_true=x, y_pred=y, mask=no_mask, stats=stats, eps=eps)
+    loss, stats = ops.corrops_corr_loss(y_true=x, y_pred=y, mask=no_mask, eps=eps)
+    common = dict(grad=g, y_true=x, y_pred=y, mask=no_mask, stats=stats, eps=eps, loss=loss)
     gx, gy = ops.corrops_corr_loss_grad(**common)
     gx1, gy1 = ops.corrops_corr_loss_grad(**common, want_grad_true=False)
     gx2, gy2 = ops.corrops_corr_loss_grad(**common, want_grad_pred=False)
@@ -165,3 +165,50 @@ def test_grad_op_skips_unwanted_gradients(rng):
         **common, want_grad_true=False, want_grad_pred=False
     )
     assert none_x.shape == (0,) and none_y.shape == (0,)
+
+
+def _grad_op_inputs(rng, time_const):
+    ops = corrops.load_ops()
+    x = tf.constant(rng.normal(size=(3, 40, 1, 1)), tf.float32)
+    y = tf.constant(rng.normal(size=(3, 40, 1, 1)), tf.float32)
+    g_shape = (3, 1, 1) if time_const else (3, 40, 1)
+    g = tf.constant(rng.normal(size=g_shape), tf.float32)
+    eps = tf.constant(1e-7, tf.float64)
+    no_mask = tf.zeros([0], tf.bool)
+    return ops, dict(grad=g, y_true=x, y_pred=y, mask=no_mask, eps=eps)
+
+
+@pytest.mark.parametrize("time_const", [False, True], ids=["per-step-g", "time-constant-g"])
+def test_grad_op_lent_loss_buffer_changes_no_value(rng, time_const):
+    """The grad op's `loss` input only lends its buffer: the gradient is the
+    same whether it is passed, passed as shape [0], or still needed by the
+    caller (then TF does not forward it, and the loss must come out intact)."""
+    ops, common = _grad_op_inputs(rng, time_const)
+
+    def run(lend: bool):
+        loss, stats = ops.corrops_corr_loss(
+            y_true=common["y_true"], y_pred=common["y_pred"], mask=common["mask"], eps=common["eps"]
+        )
+        want_loss = tf.identity(loss) if lend else loss
+        _, gy = ops.corrops_corr_loss_grad(
+            **common,
+            stats=stats,
+            loss=loss if lend else tf.zeros([0], tf.float32),
+            want_grad_true=False,
+        )
+        return want_loss, loss, gy
+
+    for fn in (run, tf.function(run)):
+        want_loss, loss_after, gy_lent = fn(True)
+        _, _, gy_none = fn(False)
+        np.testing.assert_array_equal(gy_lent.numpy(), gy_none.numpy())
+        np.testing.assert_array_equal(loss_after.numpy(), want_loss.numpy())
+
+
+def test_grad_op_rejects_a_loss_of_another_shape(rng):
+    ops, common = _grad_op_inputs(rng, False)
+    _, stats = ops.corrops_corr_loss(
+        y_true=common["y_true"], y_pred=common["y_pred"], mask=common["mask"], eps=common["eps"]
+    )
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match="loss must be"):
+        ops.corrops_corr_loss_grad(**common, stats=stats, loss=tf.zeros([3, 39, 1], tf.float32))

@@ -358,7 +358,15 @@ def test_op_time_constant_grad_equals_broadcast(rng):
     gc = tf.constant(rng.normal(size=(3, 1, 2)))
     eps = tf.constant(1e-7, tf.float64)
     _, stats = ops.corrops_corr_loss(y_true=x, y_pred=y, mask=mask, eps=eps, has_mask=True)
-    common = dict(y_true=x, y_pred=y, mask=mask, stats=stats, eps=eps, has_mask=True)
+    common = dict(
+        y_true=x,
+        y_pred=y,
+        mask=mask,
+        stats=stats,
+        eps=eps,
+        has_mask=True,
+        loss=tf.zeros([0], x.dtype),
+    )
     compact = ops.corrops_corr_loss_grad(grad=gc, **common)
     full = ops.corrops_corr_loss_grad(grad=tf.broadcast_to(gc, (3, 11, 2)), **common)
     for a, b in zip(compact, full, strict=True):

@@ -81,7 +81,7 @@ class CorrLossGradOp : public OpKernel {
     T* gx = nullptr;
     T* gy = nullptr;
     bool time_const = false;
-    OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_grad=*/true, &layout, &eps,
+    OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_buffers=*/true, &layout, &eps,
                                            &time_const, &gx, &gy));
     const Tensor& grad = ctx->input(0);
     const Tensor& y_true = ctx->input(1);

@@ -90,7 +90,7 @@ class CorrLossGradGpuOp : public OpKernel {
     // No buffer reuse on the GPU: its kernels read g through __restrict__
     // pointers, and TF's GPU allocator makes a fresh buffer cheap anyway.
     bool time_const = false;
-    OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_grad=*/false, &layout, &eps,
+    OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_buffers=*/false, &layout, &eps,
                                            &time_const, &grad_true, &grad_pred));
     if (grad_true == nullptr && grad_pred == nullptr) return;
     const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();

@@ -93,6 +93,7 @@ REGISTER_OP("Corrops>CorrLossGrad")
     .Input("mask: bool")
     .Input("stats: double")
     .Input("eps: double")
+    .Input("loss: T")
     .Output("grad_true: T")
     .Output("grad_pred: T")
     .Attr("T: {half, bfloat16, float, double}")
@@ -116,6 +117,12 @@ REGISTER_OP("Corrops>CorrLossGrad")
       ShapeHandle st;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(4), 3, &st));
       TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 0, &st));
+      ShapeHandle donor;
+      if (!c->Merge(c->input(6), c->Vector(0), &donor).ok() &&
+          !c->Merge(c->input(6), loss, &donor).ok())
+        return ::tensorflow::errors::InvalidArgument(
+            "loss must be the forward's loss ", c->DebugString(loss), " or have shape [0], got ",
+            c->DebugString(c->input(6)));
       bool want_true = true, want_pred = true;
       TF_RETURN_IF_ERROR(c->GetAttr("want_grad_true", &want_true));
       TF_RETURN_IF_ERROR(c->GetAttr("want_grad_pred", &want_pred));
@@ -129,7 +136,11 @@ grad is the upstream gradient of `loss`, or, with shape (outer, 1, groups),
 its value at every step when it is constant along time (the gradient of a
 mean or sum of the loss, possibly times per-sequence weights): the CPU kernel
 then makes one pass that reads no per-step gradient. stats is the forward's
-`stats`.
+`stats`. loss is the forward's `loss` (its values are not read), or a tensor
+of shape [0]: when it has the gradient's element count (one channel) and no
+other op still needs it, the CPU kernel writes the one wanted gradient into
+its buffer (TF's input forwarding), so a training step allocates one
+loss-sized buffer instead of two.
 A gradient whose want_grad_* attr is false is not computed and is returned
 with shape [0]. The Python gradient function sets these attrs from the
 inputs the tape skips (a training step needs only the y_pred gradient).

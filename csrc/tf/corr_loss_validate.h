@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/cpu_dispatch.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -92,6 +93,17 @@ inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::Tensor& grad,
   return ::tensorflow::OkStatus();
 }
 
+// The gradient op's `loss` input: the forward's loss, or shape [0] (none).
+inline ::tensorflow::Status ValidateLossDonor(const ::tensorflow::Tensor& loss,
+                                              const Layout& layout) {
+  const ::tensorflow::TensorShape want({layout.outer, layout.time, layout.groups});
+  if (loss.shape() == want || loss.shape() == ::tensorflow::TensorShape({0}))
+    return ::tensorflow::OkStatus();
+  return ::tensorflow::errors::InvalidArgument("loss must be the forward's loss ",
+                                               want.DebugString(), " or have shape [0], got ",
+                                               loss.shape().DebugString());
+}
+
 // Validates the forward op's inputs and allocates its outputs (shared by the
 // CPU and GPU kernels).
 inline ::tensorflow::Status PrepareForward(::tensorflow::OpKernelContext* ctx, const OpAttrs& attrs,
@@ -104,23 +116,28 @@ inline ::tensorflow::Status PrepareForward(::tensorflow::OpKernelContext* ctx, c
   return ctx->allocate_output(1, {layout->outer, layout->inner(), kStatsPerRow}, stats);
 }
 
-// Validates the gradient op's inputs (grad, y_true, y_pred, mask, stats, eps)
-// and allocates the gradients asked for; one not asked for gets shape [0]
-// and its pointer is set to null. *grad_time_const: see ValidateGradInputs.
-// With `may_reuse_grad` (CPU), a single
-// wanted gradient takes over the upstream gradient's buffer when TF allows
-// it (same element count, i.e. one channel, and no other reader): one fresh
-// allocation fewer, which on the CPU also means fewer first-touch page faults.
+// Validates the gradient op's inputs (grad, y_true, y_pred, mask, stats, eps,
+// loss) and allocates the gradients asked for; one not asked for gets shape
+// [0] and its pointer is set to null. *grad_time_const: see
+// ValidateGradInputs. With `may_reuse_buffers` (CPU), a single wanted
+// gradient takes over a buffer TF can forward to it (same element count,
+// i.e. one channel, and no other reader): the per-step upstream gradient's,
+// which the engine then reads just before overwriting each element, or else
+// the forward's loss, whose values are never read. One loss-sized allocation
+// fewer per step; on the CPU that also means no first-touch page faults when
+// the allocator has handed the previous step's memory back to the kernel.
 template <typename T>
 ::tensorflow::Status PrepareBackward(::tensorflow::OpKernelContext* ctx, const OpAttrs& attrs,
-                                     bool may_reuse_grad, Layout* layout, double* eps,
+                                     bool may_reuse_buffers, Layout* layout, double* eps,
                                      bool* grad_time_const, T** grad_true, T** grad_pred) {
   TF_RETURN_IF_ERROR(
       ValidateInputs(ctx->input(1), ctx->input(2), ctx->input(3), attrs.has_mask, layout));
   TF_RETURN_IF_ERROR(ValidateGradInputs(ctx->input(0), ctx->input(4), *layout, grad_time_const));
   TF_RETURN_IF_ERROR(ReadEps(ctx->input(5), eps));
-  const bool reuse =
-      may_reuse_grad && !*grad_time_const && attrs.want_grad_true != attrs.want_grad_pred;
+  TF_RETURN_IF_ERROR(ValidateLossDonor(ctx->input(6), *layout));
+  // A time-constant g has no per-step buffer; then only the loss can lend one.
+  const std::vector<int> donors = *grad_time_const ? std::vector<int>{6} : std::vector<int>{0, 6};
+  const bool reuse = may_reuse_buffers && attrs.want_grad_true != attrs.want_grad_pred;
   const bool want[2] = {attrs.want_grad_true, attrs.want_grad_pred};
   T** out[2] = {grad_true, grad_pred};
   for (int i = 0; i < 2; ++i) {
@@ -132,7 +149,7 @@ template <typename T>
     }
     const ::tensorflow::TensorShape& shape = ctx->input(1 + i).shape();
     if (reuse)
-      TF_RETURN_IF_ERROR(ctx->forward_input_or_allocate_output({0}, i, shape, &t));
+      TF_RETURN_IF_ERROR(ctx->forward_input_or_allocate_output(donors, i, shape, &t));
     else
       TF_RETURN_IF_ERROR(ctx->allocate_output(i, shape, &t));
     *out[i] = t->flat<T>().data();

@@ -43,13 +43,20 @@ API_CASES = [
 ]
 
 
-def _raw(x, y, mask, eps=1e-7, has_mask=False, grad=None, stats=None):
+def _raw(x, y, mask, eps=1e-7, has_mask=False, grad=None, stats=None, loss=None):
     ops = corrops.load_ops()
     e = tf.constant(eps, tf.float64)
     if grad is None:
         return ops.corrops_corr_loss(y_true=x, y_pred=y, mask=mask, eps=e, has_mask=has_mask)
     return ops.corrops_corr_loss_grad(
-        grad=grad, y_true=x, y_pred=y, mask=mask, stats=stats, eps=e, has_mask=has_mask
+        grad=grad,
+        y_true=x,
+        y_pred=y,
+        mask=mask,
+        stats=stats,
+        eps=e,
+        loss=tf.zeros([0], tf.convert_to_tensor(x).dtype) if loss is None else loss,
+        has_mask=has_mask,
     )
 
 
@@ -75,6 +82,18 @@ RAW_CASES = [
             X4, X4, EMPTY, grad=np.zeros((2, 5, 1), np.float32), stats=np.zeros((2, 3, 6))
         ),
         "stats",
+    ),
+    (
+        "raw-loss-shape",
+        lambda: _raw(
+            X4,
+            X4,
+            EMPTY,
+            grad=np.zeros((2, 5, 1), np.float32),
+            stats=np.zeros((2, 3, 7)),
+            loss=np.zeros((2, 4, 1), np.float32),
+        ),
+        "loss",
     ),
 ]
 
