@@ -132,3 +132,35 @@ def test_native_backward_time_constant_grad(rng, masked):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="grad must have the loss shape"):
         native.backward_f64(np.zeros((3, 2, 2)), x, y, mask, stats, "ccc", 1e-7, 0)
+
+
+def test_streamed_gradient_stores_change_no_value(rng):
+    """Gradients written with non-temporal stores (large backward passes) are
+    bitwise those written with plain stores; the threshold is validated."""
+    from corrops import _corrops_numpy as native
+
+    default = native.stream_store_min_bytes()
+    x = rng.normal(size=(3, 1500, 1, 1)).astype(np.float32)
+    y = (0.5 * x + rng.normal(size=x.shape)).astype(np.float32)
+    mask = rng.random((3, 1500, 1)) > 0.2
+    per_step = rng.normal(size=(3, 1500, 1))
+    try:
+        out = {}
+        for threshold in (2**62, 0):
+            native.set_stream_store_min_bytes(threshold)
+            for name, g in (("per-step", per_step), ("const", None)):
+                for m in (None, mask):
+                    g_in = (
+                        np.full((3, 1, 1), 0.25, np.float32) if g is None else g.astype(np.float32)
+                    )
+                    _, stats = native.forward_f32(x, y, m, "ccc", 1e-7, 2)
+                    got = native.backward_f32(g_in, x, y, m, stats, "ccc", 1e-7, 2)
+                    out.setdefault((name, m is None), []).append(got)
+        for key, (plain, streamed) in out.items():
+            for a, b in zip(plain, streamed, strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=str(key))
+    finally:
+        native.set_stream_store_min_bytes(default)
+    assert native.stream_store_min_bytes() == default
+    with pytest.raises(ValueError, match="bytes must be >= 0"):
+        native.set_stream_store_min_bytes(-1)

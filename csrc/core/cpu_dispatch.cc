@@ -31,7 +31,30 @@ std::atomic<CpuIsa>& isa_slot() {
   return slot;
 }
 
+// CORROPS_STREAM_STORE_MIN_BYTES (read once) overrides the default, e.g. to
+// the L3 size of a machine with a larger or smaller one.
+int64_t initial_stream_store_min_bytes() {
+  const char* want = std::getenv("CORROPS_STREAM_STORE_MIN_BYTES");
+  if (want != nullptr && *want != '\0') {
+    char* end = nullptr;
+    const long long v = std::strtoll(want, &end, 10);
+    if (end != nullptr && *end == '\0' && v >= 0) return static_cast<int64_t>(v);
+  }
+  return int64_t{32} << 20;
+}
+
+std::atomic<int64_t>& stream_store_slot() {
+  static std::atomic<int64_t> bytes{initial_stream_store_min_bytes()};
+  return bytes;
+}
+
 }  // namespace
+
+int64_t stream_store_min_bytes() { return stream_store_slot().load(std::memory_order_relaxed); }
+
+void set_stream_store_min_bytes(int64_t bytes) {
+  stream_store_slot().store(bytes, std::memory_order_relaxed);
+}
 
 CpuIsa active_cpu_isa() { return isa_slot().load(std::memory_order_relaxed); }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/row_math.h"
+#include "core/stream_store.h"
 
 #if defined(__GNUC__)
 #define CORROPS_RESTRICT __restrict__
@@ -315,21 +316,47 @@ void contiguous_grads_to(const T* g, const T* x, const T* y, const bool* m, int6
                                                                 nullptr, gy);
 }
 
+// contiguous_grads_to, with streamed outputs when `stream` (stream_store.h):
+// the row's gradients are computed a chunk at a time into an L1-resident
+// scratch by the same loops, then streamed to memory, so they are bitwise
+// those the plain loops store. A gradient sharing g's buffer is still
+// correct: each chunk reads its g before its copy overwrites it. (The
+// forward's loss is not streamed: measured, it gained nothing there; its
+// time goes to the row's three passes, not to the loss stores.)
+constexpr int64_t kStreamChunk = 512;
+
+template <bool kMasked, bool kUnitG, typename T, typename A>
+void contiguous_grads_out(bool stream, const T* g, const T* x, const T* y, const bool* m,
+                          int64_t len, A mx, A my, A is, const GradCoeffs<A>& k, T* gx, T* gy) {
+  if (!stream) return contiguous_grads_to<kMasked, kUnitG>(g, x, y, m, len, mx, my, is, k, gx, gy);
+  alignas(64) T bx[kStreamChunk];
+  alignas(64) T by[kStreamChunk];
+  for (int64_t t = 0; t < len; t += kStreamChunk) {
+    const int64_t n = std::min(kStreamChunk, len - t);
+    contiguous_grads_to<kMasked, kUnitG>(kUnitG ? g : g + t, x + t, y + t,
+                                         kMasked ? m + t : nullptr, n, mx, my, is, k,
+                                         gx ? bx : nullptr, gy ? by : nullptr);
+    const int64_t bytes = n * static_cast<int64_t>(sizeof(T));
+    if (gx) stream_copy(gx + t, bx, bytes);
+    if (gy) stream_copy(gy + t, by, bytes);
+  }
+}
+
 // Backward over one contiguous row of `len` steps. `g` is the row's upstream
 // gradient, or with time_const a pointer to its one value.
 template <bool kMasked, typename T, typename A>
 void contiguous_row_backward(Method method, double eps, const RowStats<A>& s, bool time_const,
-                             const T* g, const T* x, const T* y, const bool* m, int64_t len, T* gx,
-                             T* gy) {
+                             bool stream, const T* g, const T* x, const T* y, const bool* m,
+                             int64_t len, T* gx, T* gy) {
   if (time_const) {
     const GradCoeffs<A> k = time_const_grad_coeffs(method, s, eps, cvt<A>(*g));
-    contiguous_grads_to<kMasked, true>(g, x, y, m, len, s.mx, s.my, s.inv_s, k, gx, gy);
+    contiguous_grads_out<kMasked, true>(stream, g, x, y, m, len, s.mx, s.my, s.inv_s, k, gx, gy);
     return;
   }
   A s1, s1p, s2;
   contiguous_grad_sums<kMasked>(g, x, y, m, len, s.mx, s.my, s.inv_s, &s1, &s1p, &s2);
   const GradCoeffs<A> k = grad_coeffs(method, s, eps, s1, s1p, s2);
-  contiguous_grads_to<kMasked, false>(g, x, y, m, len, s.mx, s.my, s.inv_s, k, gx, gy);
+  contiguous_grads_out<kMasked, false>(stream, g, x, y, m, len, s.mx, s.my, s.inv_s, k, gx, gy);
 }
 
 // ------------------------------------------------------------ strided blocks
@@ -1059,6 +1086,9 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
   if (!gx && !gy) return;
   if (l.inner() == 1) {
     const int64_t len = l.time;
+    // x, y, the per-step g if any, and the gradients asked for.
+    const int64_t arrays = 2 + (time_const ? 0 : 1) + (gx ? 1 : 0) + (gy ? 1 : 0);
+    const bool stream = streams_outputs(arrays * l.elements() * static_cast<int64_t>(sizeof(T)));
     for (int64_t u = begin; u < end; ++u) {
       const int64_t off = u * len;
       const bool* mu = kMasked ? m + off : nullptr;
@@ -1072,14 +1102,15 @@ void backward_units_impl(const Layout& l, Method method, double eps, const T* gr
           std::fill(gd + off, gd + off + a, T(0));
           std::fill(gd + off + run.end, gd + off + len, T(0));
         }
-        contiguous_row_backward<false>(method, eps, s, time_const, time_const ? gu : gu + a,
+        contiguous_row_backward<false>(method, eps, s, time_const, stream, time_const ? gu : gu + a,
                                        x + off + a, y + off + a, nullptr, n,
                                        gx ? gx + off + a : nullptr, gy ? gy + off + a : nullptr);
         continue;
       }
-      contiguous_row_backward<kMasked>(method, eps, s, time_const, gu, x + off, y + off, mu, len,
-                                       gx ? gx + off : nullptr, gy ? gy + off : nullptr);
+      contiguous_row_backward<kMasked>(method, eps, s, time_const, stream, gu, x + off, y + off, mu,
+                                       len, gx ? gx + off : nullptr, gy ? gy + off : nullptr);
     }
+    if (stream) stream_store_fence();
     return;
   }
   BlockScratch<A> sc(block_width(l));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/row_math.h"
+#include "core/stream_store.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")

@@ -180,4 +180,18 @@ PYBIND11_MODULE(_corrops_numpy, mod) {
   mod.def(
       "cpu_isa", [] { return std::string(corrops::cpu_isa_name(corrops::active_cpu_isa())); },
       "Instruction set of the CPU engine in use in this process: 'avx2' or 'generic'.");
+  mod.def("stream_store_min_bytes", &corrops::stream_store_min_bytes,
+          "Bytes (inputs + outputs of one backward) above which the CPU engine writes the "
+          "gradients with non-temporal stores. Process-wide within this module (the TF op "
+          "library has its own copy of the engine and its own setting).");
+  mod.def(
+      "set_stream_store_min_bytes",
+      [](int64_t bytes) {
+        if (bytes < 0)
+          throw std::invalid_argument("bytes must be >= 0, got " + std::to_string(bytes));
+        corrops::set_stream_store_min_bytes(bytes);
+      },
+      py::arg("bytes"),
+      "Sets stream_store_min_bytes (0: always stream). Changes no value, only how outputs are "
+      "stored; for tests and benchmarks.");
 }

@@ -410,6 +410,65 @@ void CheckBinary16(std::mt19937& rng) {
 #endif
 }
 
+// Streamed gradient stores (core/stream_store.h) change only how the bytes
+// reach memory: for every backward variant on contiguous rows (both
+// gradients, one, one written over g's buffer; per-step and time-constant g;
+// masks; rows shorter than, equal to and longer than a stream chunk) and
+// for outputs not 16-byte aligned, bitwise equal to the plain stores.
+// Its own generator: the other checks' data stays what it was.
+template <typename T>
+void CheckStreamedStores() {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> normal;
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  int mismatches = 0, runs = 0;
+  for (int64_t len : {1, 7, 511, 512, 513, 1500})
+    for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns})
+      for (bool time_const : {false, true}) {
+        const Layout l{3, len, 1, 1};
+        const int64_t units = corrops::num_work_units(l);
+        std::vector<T> x(l.elements()), y(l.elements());
+        for (auto& v : x) v = static_cast<T>(normal(rng));
+        for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<T>(0.6 * x[i] + normal(rng));
+        std::vector<T> g(time_const ? l.outer : l.loss_elements());
+        for (auto& v : g) v = static_cast<T>(normal(rng));
+        const std::vector<char> mask_bytes = MakeMask(l, kind, rng);
+        const bool* mask =
+            kind == MaskKind::kNone ? nullptr : reinterpret_cast<const bool*>(mask_bytes.data());
+        std::vector<T> loss(l.loss_elements());
+        std::vector<double> stats(l.rows() * corrops::kStatsPerRow);
+        corrops::corr_loss_forward<T>(l, Method::kPearson, 1e-7, x.data(), y.data(), mask,
+                                      loss.data(), stats.data(), 0, units);
+        // mode 0: both gradients; 1: gy only; 2: gy over g's buffer (per-step g).
+        for (int mode = 0; mode < (time_const ? 2 : 3); ++mode)
+          for (int64_t shift : {0, 1}) {
+            std::vector<T> out[2];
+            for (int streamed = 0; streamed < 2; ++streamed) {
+              corrops::set_stream_store_min_bytes(streamed ? 0 : big);
+              // One buffer: [shift pad | gx | gy | g copy], so outputs start unaligned.
+              std::vector<T> buf(shift + 3 * l.elements(), T(-7));
+              T* gx = mode == 0 ? buf.data() + shift : nullptr;
+              T* gy = buf.data() + shift + l.elements();
+              const T* gp = g.data();
+              if (mode == 2) {
+                T* io = buf.data() + shift + 2 * l.elements();
+                std::copy(g.begin(), g.end(), io);
+                gy = io, gp = io;
+              }
+              corrops::corr_loss_backward<T>(l, Method::kPearson, 1e-7, gp, x.data(), y.data(),
+                                             mask, stats.data(), gx, gy, 0, units, time_const);
+              out[streamed] = buf;
+            }
+            ++runs;
+            if (std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(T)) != 0)
+              ++mismatches;
+          }
+      }
+  corrops::set_stream_store_min_bytes(int64_t{32} << 20);
+  EXPECT(mismatches == 0 && runs > 0, "streamed stores differ from plain ones in %d of %d runs",
+         mismatches, runs);
+}
+
 // valid_run decides which masked rows take the unmasked loops: a row it
 // wrongly calls one run gives wrong numbers (CheckLayout would see that); one
 // it wrongly rejects is only slower, so the classification is checked here.
@@ -476,6 +535,8 @@ int main() {
         }
     CheckEdgeCases();
     CheckBinary16(rng);
+    CheckStreamedStores<float>();
+    CheckStreamedStores<double>();
   }
   CheckValidRun(rng);
   std::printf("%d passed, %d failed\n", checks - failures, failures);
