@@ -185,11 +185,16 @@ def test_grad_op_lent_loss_buffer_changes_no_value(rng, time_const):
     caller (then TF does not forward it, and the loss must come out intact)."""
     ops, common = _grad_op_inputs(rng, time_const)
 
-    def run(lend: bool):
-        loss, stats = ops.corrops_corr_loss(
+    def forward():
+        return ops.corrops_corr_loss(
             y_true=common["y_true"], y_pred=common["y_pred"], mask=common["mask"], eps=common["eps"]
         )
-        want_loss = tf.identity(loss) if lend else loss
+
+    def run(lend: bool):
+        loss, stats = forward()
+        # A separate forward, in its own buffer (an Identity would alias the
+        # lent one and could not show it overwritten).
+        want_loss, _ = forward()
         _, gy = ops.corrops_corr_loss_grad(
             **common,
             stats=stats,
