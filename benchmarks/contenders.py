@@ -4,10 +4,12 @@ Every contender computes the per-step loss of ``(x, y)`` and, for
 ``forward+backward``, the gradient of its mean with respect to ``y`` (a
 ``GradientTape``), as a training step does. Graph and XLA contenders run K
 iterations inside one ``tf.function`` over K different inputs: the per-call
-dispatch cost of a tf.function (~0.1-0.4 ms here) is paid once per K, as it is
-once per training step, and different data per iteration keeps XLA from
-hoisting the work out of the loop. Eager contenders run the same K iterations
-from Python, which is what eager code costs.
+dispatch cost of a tf.function (~0.3-0.5 ms for an empty one on this VM) is
+paid once per K, and different data per iteration keeps XLA from hoisting the
+work out of the loop. In a training step that cost belongs to the whole step,
+not to the loss, so K is chosen to make it a small share of a call. Eager
+contenders run the same K iterations from Python, which is what eager code
+costs.
 """
 
 from __future__ import annotations
@@ -123,11 +125,15 @@ def grid() -> list[Case]:
 
 
 def iterations(case: Case) -> int:
-    """K iterations per measured call: ~4M+ elements per call, at least 4."""
+    """K iterations per measured call: 16M+ elements per call, at least 16
+    (at most 200). With 4M and at least 4, a call at (256, 4096, 1) ran ~5 ms
+    and its dispatch (0.3-0.5 ms) was 6-10% of it: K 4 -> 16 there took the
+    fused fwd+bwd 1.38-1.54 -> 1.11-1.22 ms per iteration and the loop
+    overhead 1.14-1.25 -> 0.88-0.94 (alternating, one process)."""
     if os.environ.get("CORROPS_BENCH_SMOKE"):
         return 2
     elements = int(np.prod(case.shape))
-    return int(min(200, max(4, 2**22 // elements)))
+    return int(min(200, max(16, 2**24 // elements)))
 
 
 def make_inputs(case: Case, dtype: tf.DType, k: int, seed: int = 0):
