@@ -159,14 +159,14 @@ inline bool valid_run(const bool* CORROPS_RESTRICT m, int64_t len, Run* run) {
 // ----------------------------------------------------------- contiguous rows
 
 // Statistics of a contiguous row, in one pass over memory. The row is taken
-// kStatsChunk steps at a time (16 KiB of float x and y: L1-resident): the
+// kStatsChunk steps at a time (8 KiB of float x and y: L1-resident): the
 // chunk's shifted sums and max |.|, then its centred (co)moments about the
 // chunk's own mean, both while it is in L1, merged into the row's by Chan,
 // Golub and LeVeque's pairwise update (M2 = M2a + M2b + d^2 na nb / n): still
 // centred, never E[x^2] - E[x]^2. The moments pass prefetches the next chunk,
 // so memory streams while the core computes (a whole-row two-pass, the
 // earlier form, re-read every row from L2/L3 twice with the memory idle: the
-// forward ran 1.35x the time of a read-2-write-1 loop, see README).
+// forward ran 1.3-1.5x the time of a read-2-write-1 loop).
 // Moments are kept at the scale of the largest |value| seen so far (a power
 // of two, row_inv_scale) and rescaled, exactly, when a chunk raises it.
 constexpr int64_t kStatsChunk = 1024;
