@@ -117,17 +117,19 @@ Run<T> Engine(const Layout& l, Method method, double eps, const std::vector<T>& 
   return r;
 }
 
-// Largest |want - got| over max(1, max |want|); infinite where exactly one
+// Largest |want - got| over max(floor, max |want|); infinite where exactly one
 // of the two is NaN (std::max would skip a NaN: a NaN-poisoned output the
-// engine never wrote, or a NaN it should not give, would then pass).
-double MaxRelErr(const std::vector<double>& want, const std::vector<double>& got) {
-  double scale = 1.0, err = 0.0;
+// engine never wrote, or a NaN it should not give, would then pass). floor 0:
+// relative to the values' own size (e.g. the ~1e-20 gradients of 1e20 rows).
+double MaxRelErr(const std::vector<double>& want, const std::vector<double>& got,
+                 double floor = 1.0) {
+  double scale = floor, err = 0.0;
   for (double w : want) scale = std::max(scale, std::fabs(w));
   for (size_t i = 0; i < want.size(); ++i) {
     if (std::isnan(want[i]) != std::isnan(got[i])) return std::numeric_limits<double>::infinity();
     err = std::max(err, std::fabs(want[i] - got[i]));
   }
-  return err / scale;
+  return scale > 0.0 ? err / scale : err;
 }
 
 template <typename T>
@@ -512,14 +514,7 @@ void CheckChunkedRows() {
         const bool* mask = masked ? reinterpret_cast<const bool*>(mask_bytes.data()) : nullptr;
         // Gradients of 1e20-sized rows are ~1e-20: relative to their own size.
         auto rel = [](const std::vector<double>& want, const std::vector<double>& got) {
-          double top = 0.0, err = 0.0;
-          for (size_t i = 0; i < want.size(); ++i) {
-            if (std::isnan(want[i]) != std::isnan(got[i]))
-              return std::numeric_limits<double>::infinity();
-            top = std::max(top, std::fabs(want[i]));
-            err = std::max(err, std::fabs(want[i] - got[i]));
-          }
-          return top > 0.0 ? err / top : err;
+          return MaxRelErr(want, got, 0.0);
         };
         for (Method method : {Method::kPearson, Method::kCcc}) {
           const Naive want = NaiveCorr(l, method, 1e-7, x, y, masked ? &maskv : nullptr, g);
