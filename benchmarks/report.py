@@ -162,6 +162,31 @@ rows = [dict(contender=n, shape=list(s), masked=m, dtype="float32", backward=Tru
 print(json.dumps({"rows": rows, "bandwidth": bandwidth}))
 """
 
+# The fused forward alone against the machine's read-2-write-1 speed at the
+# floor shapes: TF's own x + y (read x, y; write one per-step tensor with
+# plain stores, which the forward must use too: the mean reads the loss next)
+# in the same loop, alternating with the fused forward in one process. The
+# floor assumes memcpy's non-temporal copy bandwidth for every byte.
+FORWARD_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 20
+FORWARD_SCRIPT = """
+import json, time
+import tensorflow as tf
+from benchmarks.contenders import BY_NAME, Case, Contender, make_runner
+from benchmarks.report import FORWARD_ROUNDS, PAIRED_FLOOR
+add = Contender("x + y", lambda a, b, m=None: tf.squeeze(a + b, -1), "graph")
+out = {}
+for shape in PAIRED_FLOOR:
+    runners = [(c.name, *make_runner(c, Case(shape), tf.float32, False))
+               for c in (BY_NAME["fused"], add)]
+    best = {}
+    for _ in range(FORWARD_ROUNDS):
+        for name, run, k in runners:
+            t = time.perf_counter(); run(); secs = (time.perf_counter() - t) / k
+            best[name] = min(best.get(name, secs), secs)
+    out[str(list(shape))] = {"fused": best["fused"], "add": best["x + y"]}
+print(json.dumps(out))
+"""
+
 # The bare engine's own thread scaling, with no TF plumbing and no process-to-
 # process noise: the NumPy binding's fwd+bwd (the compact upstream gradient of
 # a mean, as in the TF step) with 1 and 2 threads alternating in one process,
@@ -266,7 +291,9 @@ class Target:
         return "**no**"
 
 
-def evaluate_targets(rows, bandwidth, memory, scaling) -> list[Target]:
+def evaluate_targets(rows, bandwidth, memory, scaling, forward=None) -> list[Target]:
+    """The targets table. `forward` (FORWARD_SCRIPT's result, optional): the
+    fused forward alone and TF's x + y in one process, per floor shape."""
     import tensorflow as tf
 
     from benchmarks.contenders import LOOP_OVERHEAD, Case, floor_bytes
@@ -302,7 +329,14 @@ def evaluate_targets(rows, bandwidth, memory, scaling) -> list[Target]:
         if f:
             floor_t = floor_bytes(Case(shape), tf.float32, backward=True) / (bandwidth * 1e9)
             ratio = floor_t / f
-            bound = f" (loop overhead alone: {floor_t / o:.2f})" if o else ""
+            notes = [f"loop overhead alone: {floor_t / o:.2f}"] if o else []
+            fwd = (forward or {}).get(str(list(shape)))
+            if fwd:
+                notes.append(
+                    f"forward alone {fwd['fused'] * 1e3:.3f} ms, {fwd['fused'] / fwd['add']:.2f}x "
+                    f"TF's x + y over the same arrays ({fwd['add'] * 1e3:.3f} ms)"
+                )
+            bound = f" ({'; '.join(notes)})" if notes else ""
             out.append(
                 Target(
                     f"floor time / fused time, {shape}",
@@ -395,11 +429,13 @@ def write_report(
     out_dir: Path = HERE,
     paired_rows=None,
     paired_bandwidth=None,
+    forward=None,
 ) -> None:
     """Writes REPORT.md. The targets come from `paired_rows` and
     `paired_bandwidth` (PAIRED_SCRIPT's round-robin measurements, the
     bandwidth sampled between those rounds) where given, else from the
-    suite's rows and the start-of-run bandwidth."""
+    suite's rows and the start-of-run bandwidth; `forward`: FORWARD_SCRIPT's
+    result, quoted with the floor targets."""
     import tensorflow as tf
 
     from benchmarks.contenders import LOOP_OVERHEAD
@@ -432,7 +468,9 @@ def write_report(
         "(run-time dispatch, csrc/core/cpu_dispatch.h).",
         "",
     ]
-    targets = evaluate_targets(paired_rows or rows, paired_bandwidth or bandwidth, memory, scaling)
+    targets = evaluate_targets(
+        paired_rows or rows, paired_bandwidth or bandwidth, memory, scaling, forward
+    )
     lines += ["## Targets", ""]
     if paired_rows:
         lines += [
@@ -450,6 +488,22 @@ def write_report(
         ]
     lines += ["| target | wanted | measured | met |", "|---|---|---|---|"]
     lines += [f"| {t.name} | {t.wanted} | {t.measured} | {t.verdict} |" for t in targets]
+    if forward:
+        lines += [
+            "",
+            "Floor targets, the forward alone (benchmarks/report.py, FORWARD_SCRIPT): the "
+            "fused forward and TF's own x + y, which moves the same bytes (read x and y, "
+            f"write one per-step tensor with ordinary stores), alternating in one loop, "
+            f"{FORWARD_ROUNDS} rounds, the minimum of each: "
+            + "; ".join(
+                f"{shape.replace('[', '(').replace(']', ')')} {v['fused'] * 1e3:.3f} ms vs "
+                f"{v['add'] * 1e3:.3f} ms ({v['fused'] / v['add']:.2f}x)"
+                for shape, v in forward.items()
+            )
+            + ". The floor counts every byte at memcpy's copy bandwidth, whose stores bypass "
+            "the cache; the forward's loss cannot (the mean reads it next), so a store to a line "
+            "not in cache first reads it from memory.",
+        ]
     if memory:
         lines += [
             "",
@@ -574,6 +628,7 @@ def main() -> None:
         for n in ("1", "2")
     }
     scaling["engine"] = run_script(ENGINE_SCRIPT)
+    forward = run_script(FORWARD_SCRIPT)
     write_report(
         rows,
         bandwidth,
@@ -583,6 +638,7 @@ def main() -> None:
         bandwidth_1core,
         paired_rows=paired["rows"],
         paired_bandwidth=paired["bandwidth"],
+        forward=forward,
     )
     plot(rows, bandwidth)
     print((HERE / "REPORT.md").read_text())

@@ -64,6 +64,7 @@ def test_targets(rows):
                 "bandwidth_2": 30.0,
             },
         },
+        {"[256, 4096, 1]": {"fused": 1e-3, "add": 0.8e-3}},  # no entry for (64, 65536, 1)
     )
     got = {t.name: (t.measured, t.met) for t in targets}
     reachable = {t.name: t.reachable for t in targets}
@@ -75,7 +76,8 @@ def test_targets(rows):
     assert got["fused vs seed tf.function, (256, 4096, 1)"][1] is False
     assert got["fused vs seed XLA, (256, 4096, 1)"] == ("2.0x", False)
     assert got["floor time / fused time, (256, 4096, 1)"] == (
-        "0.80 (loop overhead alone: 0.90)",
+        "0.80 (loop overhead alone: 0.90; forward alone 1.000 ms, 1.25x TF's x + y over the "
+        "same arrays (0.800 ms))",
         True,
     )
     assert got["floor time / fused time, (64, 65536, 1)"] == ("0.50", False)
@@ -200,3 +202,22 @@ def test_engine_script_measures_both_thread_counts():
     out = report.run_script(report.ENGINE_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
     assert set(out) == {"engine_1", "engine_2", "bandwidth_1", "bandwidth_2"}
     assert all(v > 0 for v in out.values())
+
+
+def test_write_report_forward_against_add(rows, tmp_path: Path):
+    """The floor targets' forward-alone measurement is quoted per shape."""
+    forward = {
+        "[256, 4096, 1]": {"fused": 0.5e-3, "add": 0.4e-3},
+        "[64, 65536, 1]": {"fused": 3.0e-3, "add": 3.0e-3},
+    }
+    report.write_report(rows, BANDWIDTH, None, None, quick=True, out_dir=tmp_path, forward=forward)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "(256, 4096, 1) 0.500 ms vs 0.400 ms (1.25x); (64, 65536, 1) 3.000 ms vs" in text
+    assert "forward alone 0.500 ms, 1.25x TF's x + y over the same arrays (0.400 ms)" in text
+
+
+def test_forward_script_measures_both_floor_shapes():
+    """The forward-alone comparison runs (one round under smoke) for each floor shape."""
+    out = report.run_script(report.FORWARD_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    assert set(out) == {str(list(s)) for s in report.PAIRED_FLOOR}
+    assert all(v["fused"] > 0 and v["add"] > 0 for v in out.values())
