@@ -493,7 +493,7 @@ def write_report(
             "",
             "Floor targets, the forward alone (benchmarks/report.py, FORWARD_SCRIPT): the "
             "fused forward and TF's own x + y, which moves the same bytes (read x and y, "
-            f"write one per-step tensor with ordinary stores), alternating in one loop, "
+            "write one per-step tensor with ordinary stores), alternating in one loop, "
             f"{FORWARD_ROUNDS} rounds, the minimum of each: "
             + "; ".join(
                 f"{shape.replace('[', '(').replace(']', ')')} {v['fused'] * 1e3:.3f} ms vs "
