@@ -121,6 +121,23 @@ out["bandwidth"] = stream_bandwidth(int(sys.argv[1]), megabytes=256, pattern="ad
 print(json.dumps(out))
 """
 
+
+def round_robin(runners, rounds: int, best: dict, between=None) -> dict:
+    """Times each runner (key, run, k) once per round, `rounds` rounds, and
+    keeps each key's minimum time per iteration in `best` (returned).
+    `between(r)`, if given, runs after round r. One call of each per round:
+    a burst of interference on this shared VM then lands on all alike."""
+    for r in range(rounds):
+        for member, run, k in runners:
+            t = time.perf_counter()
+            run()
+            secs = (time.perf_counter() - t) / k
+            best[member] = min(best.get(member, secs), secs)
+        if between is not None:
+            between(r)
+    return best
+
+
 # The contenders each target compares, measured round-robin in one process:
 # one call of each per round, so a burst of interference on this shared VM
 # (it lasts seconds, longer than one contender's rounds in the suite) lands on
@@ -141,22 +158,21 @@ PAIRED_FLOOR = [(256, 4096, 1), (64, 65536, 1)]
 PAIRED_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 25
 
 PAIRED_SCRIPT = """
-import json, time
+import json
 import tensorflow as tf
 from benchmarks.contenders import BY_NAME, LOOP_OVERHEAD, Case, make_runner
 from benchmarks.report import (PAIRED_FLOOR, PAIRED_GROUPS, PAIRED_OVERHEAD, PAIRED_ROUNDS,
-                               stream_bandwidth)
+                               round_robin, stream_bandwidth)
 best, bandwidth = {}, 0.0
 for group in PAIRED_GROUPS:
     shapes = list(dict.fromkeys(shape for _, shape, _ in group))
     group = group + [(LOOP_OVERHEAD, s, False) for s in shapes if s in PAIRED_OVERHEAD]
     runners = [(m, *make_runner(BY_NAME[m[0]], Case(m[1], m[2]), tf.float32, True)) for m in group]
-    for r in range(PAIRED_ROUNDS):
-        for member, run, k in runners:
-            t = time.perf_counter(); run(); secs = (time.perf_counter() - t) / k
-            best[member] = min(best.get(member, secs), secs)
+    def between(r):
+        global bandwidth
         if r % 5 == 0 and any(s in PAIRED_FLOOR for s in shapes):
             bandwidth = max(bandwidth, stream_bandwidth(repeats=3))
+    round_robin(runners, PAIRED_ROUNDS, best, between)
 rows = [dict(contender=n, shape=list(s), masked=m, dtype="float32", backward=True, seconds=t)
         for (n, s, m), t in best.items()]
 print(json.dumps({"rows": rows, "bandwidth": bandwidth}))
@@ -169,20 +185,16 @@ print(json.dumps({"rows": rows, "bandwidth": bandwidth}))
 # floor assumes memcpy's non-temporal copy bandwidth for every byte.
 FORWARD_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 20
 FORWARD_SCRIPT = """
-import json, time
+import json
 import tensorflow as tf
 from benchmarks.contenders import BY_NAME, Case, Contender, make_runner
-from benchmarks.report import FORWARD_ROUNDS, PAIRED_FLOOR
+from benchmarks.report import FORWARD_ROUNDS, PAIRED_FLOOR, round_robin
 add = Contender("x + y", lambda a, b, m=None: tf.squeeze(a + b, -1), "graph")
 out = {}
 for shape in PAIRED_FLOOR:
     runners = [(c.name, *make_runner(c, Case(shape), tf.float32, False))
                for c in (BY_NAME["fused"], add)]
-    best = {}
-    for _ in range(FORWARD_ROUNDS):
-        for name, run, k in runners:
-            t = time.perf_counter(); run(); secs = (time.perf_counter() - t) / k
-            best[name] = min(best.get(name, secs), secs)
+    best = round_robin(runners, FORWARD_ROUNDS, {})
     out[str(list(shape))] = {"fused": best["fused"], "add": best["x + y"]}
 print(json.dumps(out))
 """

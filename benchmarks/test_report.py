@@ -3,6 +3,7 @@ the bounds it quotes, and that it writes a table per case."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,25 @@ def test_forward_script_measures_both_floor_shapes():
     out = report.run_script(report.FORWARD_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
     assert set(out) == {str(list(s)) for s in report.PAIRED_FLOOR}
     assert all(v["fused"] > 0 and v["add"] > 0 for v in out.values())
+
+
+def test_round_robin_keeps_each_minimum_per_iteration():
+    calls: list[str] = []
+    times = {"a": iter([0.04, 0.02, 0.06]), "b": iter([0.01, 0.01, 0.01])}
+
+    def runner(name: str):
+        def run():
+            calls.append(name)
+            time.sleep(next(times[name]))
+
+        return run
+
+    after: list[int] = []
+    best = report.round_robin(
+        [("a", runner("a"), 4), ("b", runner("b"), 1)], 3, {}, between=after.append
+    )
+    assert calls == ["a", "b"] * 3  # one call of each per round, in order
+    assert after == [0, 1, 2]
+    # The round that slept least, per iteration (k = 4): 0.02 / 4.
+    assert 0.005 <= best["a"] < 0.015
+    assert 0.01 <= best["b"] < 0.05
