@@ -6,7 +6,7 @@ bash scripts/bootstrap.sh
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-find csrc -name '*.h' -o -name '*.cc' -o -name '*.cu' | xargs .venv/bin/clang-format --dry-run -Werror
+find csrc benchmarks -name '*.h' -o -name '*.cc' -o -name '*.cu' | xargs .venv/bin/clang-format --dry-run -Werror
 # csrc/core's own C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 .venv/bin/cmake -S . -B build/core-sanitize -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF \
   -DCORROPS_BUILD_CORE_TESTS=ON -DCORROPS_SANITIZE=ON -DPython3_EXECUTABLE="$PWD/.venv/bin/python" > /dev/null

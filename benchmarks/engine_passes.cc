@@ -1,0 +1,206 @@
+// The CPU engine's passes against plain memory loops over the same arrays,
+// outside TensorFlow, every pass reading its inputs from memory (not cache):
+//
+//   engine_passes B T [rounds] [threads]
+//
+// Prints, per pass, the minimum time over the rounds: the forward and the
+// backward (time-constant upstream gradient, as a mean's), the forward's two
+// halves alone (the statistics pass; the loss pass, given the statistics), and
+// three loops that move the same bytes with nothing else to do: read x and y;
+// read x, y and write one array with ordinary stores; the same with streaming
+// stores. The ratios say how far each pass is from its own memory pattern,
+// which TF's timings (allocator, executor, the mean) cannot separate.
+//
+// Float32, one channel: the floor targets' case. The engine is compiled here
+// for AVX2+FMA like csrc/core/cpu_engine_avx2.cc, in its own namespace. Rows
+// are split between threads in halves (std::thread; TF's pool splits the
+// same rows adaptively). Built with the core tests (CMake option
+// CORROPS_BUILD_CORE_TESTS); CI runs it once on a tiny shape so it cannot rot.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/row_math.h"
+#include "core/stream_store.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#define CORROPS_ENGINE_ISA passes_avx2
+#include "core/cpu_engine.h"
+
+namespace {
+
+using namespace corrops;
+using namespace corrops::passes_avx2;
+
+// Plain memory loops, compiled with the same instruction set as the engine.
+float read2(const float* x, const float* y, size_t lo, size_t hi) {
+  __m256 a = _mm256_setzero_ps(), c = _mm256_setzero_ps();
+  size_t t = lo;
+  for (; t + 16 <= hi; t += 16) {  // two independent sums: not latency-bound
+    a = _mm256_add_ps(a, _mm256_add_ps(_mm256_loadu_ps(x + t), _mm256_loadu_ps(y + t)));
+    c = _mm256_add_ps(c, _mm256_add_ps(_mm256_loadu_ps(x + t + 8), _mm256_loadu_ps(y + t + 8)));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_add_ps(a, c));
+  float s = 0.f;
+  for (float v : lanes) s += v;
+  for (; t < hi; ++t) s += x[t] + y[t];
+  return s;
+}
+
+void read2_write1(const float* x, const float* y, float* out, size_t lo, size_t hi) {
+  for (size_t t = lo; t < hi; ++t) out[t] = x[t] * y[t];
+}
+
+void read2_stream1(const float* x, const float* y, float* out, size_t lo, size_t hi) {
+  size_t t = lo;
+  for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 32 != 0; ++t) out[t] = x[t] * y[t];
+  for (; t + 8 <= hi; t += 8)
+    _mm256_stream_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(x + t), _mm256_loadu_ps(y + t)));
+  for (; t < hi; ++t) out[t] = x[t] * y[t];
+  _mm_sfence();
+}
+
+}  // namespace
+#pragma GCC pop_options
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs fn(begin_row, end_row) on `threads` threads (rows in equal parts) and
+// returns the wall time.
+template <typename F>
+double timed_split(int threads, int64_t rows, const F& fn) {
+  const auto t0 = Clock::now();
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i)
+    pool.emplace_back([&, i] { fn(rows * i / threads, rows * (i + 1) / threads); });
+  fn(0, rows / threads);
+  for (auto& t : pool) t.join();
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct Aligned {
+  explicit Aligned(size_t n)
+      : p(static_cast<float*>(std::aligned_alloc(64, ((n * 4 + 63) / 64) * 64))) {}
+  ~Aligned() { std::free(p); }
+  Aligned(const Aligned&) = delete;
+  Aligned& operator=(const Aligned&) = delete;
+  float* p;
+};
+
+int usage() {
+  std::fprintf(stderr, "usage: engine_passes B T [rounds >= 1] [threads 1..64]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3 || argc > 5) return usage();
+  const long b = std::atol(argv[1]), t = std::atol(argv[2]);
+  const int rounds = argc > 3 ? std::atoi(argv[3]) : 10;
+  const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
+  if (b < 1 || t < 1 || rounds < 1 || threads < 1 || threads > 64 || b * t > (1L << 30))
+    return usage();
+  Layout l;
+  l.outer = b, l.time = t, l.groups = 1, l.channels = 1;
+  const size_t n = static_cast<size_t>(b) * static_cast<size_t>(t);
+  // Enough input sets (8 to 64) that the sets hold >= 512 MiB: a pass then
+  // reads a set that 16 times a typical server's L3 (32 MiB) has passed
+  // through since it was last touched. (Tiny shapes stay in cache anyway.)
+  const size_t bytes_per_set = n * 3 * sizeof(float);
+  const int sets =
+      static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / bytes_per_set + 1, 8, 64));
+  std::vector<std::unique_ptr<Aligned>> xs, ys, outs;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  for (int s = 0; s < sets; ++s) {
+    xs.push_back(std::make_unique<Aligned>(n));
+    ys.push_back(std::make_unique<Aligned>(n));
+    outs.push_back(std::make_unique<Aligned>(n));
+    for (size_t i = 0; i < n; ++i) xs[s]->p[i] = normal(rng), ys[s]->p[i] = normal(rng);
+    std::fill(outs[s]->p, outs[s]->p + n, 0.f);  // touched: no page faults when timed
+  }
+  std::vector<double> stats(static_cast<size_t>(b) * kStatsPerRow);
+  std::vector<RowStats<float>> row(static_cast<size_t>(b));
+  // A mean's upstream gradient in the compact, time-constant form: one value
+  // per sequence.
+  const std::vector<float> g(static_cast<size_t>(b), 1.0f / static_cast<float>(n));
+  std::vector<float> sinks(static_cast<size_t>(b));  // keeps the read loop's result live
+
+  const char* names[] = {"forward",
+                         "backward (time-constant g)",
+                         "statistics pass",
+                         "loss pass (given statistics)",
+                         "read x, y",
+                         "read x, y; write 1 (ordinary stores)",
+                         "read x, y; write 1 (streaming stores)"};
+  constexpr int kPasses = 7;
+  std::vector<double> best(kPasses, 1e30);
+  int next = 0;
+  for (int r = 0; r < rounds; ++r)
+    for (int pass = 0; pass < kPasses; ++pass) {
+      const int s = next++ % sets;
+      const float* x = xs[s]->p;
+      const float* y = ys[s]->p;
+      float* out = outs[s]->p;
+      const double secs = timed_split(threads, b, [&](int64_t r0, int64_t r1) {
+        const size_t lo = static_cast<size_t>(r0) * t, hi = static_cast<size_t>(r1) * t;
+        switch (pass) {
+          case 0:
+            corr_loss_forward<float>(l, Method::kPearson, 1e-7, x, y, nullptr, out, stats.data(),
+                                     r0, r1);
+            break;
+          case 1:  // stats: whatever the last forward left; only the time matters here
+            corr_loss_backward<float>(l, Method::kPearson, 1e-7, g.data(), x, y, nullptr,
+                                      stats.data(), nullptr, out, r0, r1, true);
+            break;
+          case 2:
+            for (int64_t u = r0; u < r1; ++u)
+              row[u] =
+                  detail::contiguous_stats<false, float, float>(x + u * t, y + u * t, nullptr, t);
+            break;
+          case 3:
+            for (int64_t u = r0; u < r1; ++u)
+              detail::contiguous_loss<false>(
+                  x + u * t, y + u * t, static_cast<const bool*>(nullptr), static_cast<int64_t>(t),
+                  row[u].mx, row[u].my, row[u].inv_s, 0.5f, out + u * t);
+            break;
+          case 4:
+            sinks[r0] += read2(x, y, lo, hi);
+            break;
+          case 5:
+            read2_write1(x, y, out, lo, hi);
+            break;
+          default:
+            read2_stream1(x, y, out, lo, hi);
+        }
+      });
+      best[pass] = std::min(best[pass], secs);
+    }
+  std::printf("engine_passes (%ld, %ld, 1) float32, %d thread(s), %d rounds, %d input sets:\n", b,
+              t, threads, rounds, sets);
+  // Each engine pass against the loop that moves its bytes: the statistics
+  // pass reads x, y; the others also write one array with ordinary stores.
+  const int against[kPasses] = {5, 5, 4, 5, -1, -1, -1};
+  for (int pass = 0; pass < kPasses; ++pass) {
+    std::printf("  %-38s %9.3f ms %6.3f ns/element", names[pass], best[pass] * 1e3,
+                best[pass] * 1e9 / static_cast<double>(n));
+    if (against[pass] >= 0)
+      std::printf("  %.2fx \"%s\"", best[pass] / best[against[pass]], names[against[pass]]);
+    std::printf("\n");
+  }
+  return 0;
+}
