@@ -11,6 +11,13 @@
 // stores. The ratios say how far each pass is from its own memory pattern,
 // which TF's timings (allocator, executor, the mean) cannot separate.
 //
+// Then the floor for the shape (the ideal fused forward + backward's
+// 7 arrays at a copy's bandwidth, measured here as benchmarks/report.py
+// does: memcpy over 512 MiB) against two times: the plain streaming loops
+// that move exactly the floor's bytes (read x, y and write one; read x, y, g
+// and write one), i.e. what the memory system allows, and the engine's
+// forward + backward. Neither includes TF's share (the mean, the executor).
+//
 // Float32, one channel: the floor targets' case. The engine is compiled here
 // for AVX2+FMA like csrc/core/cpu_engine_avx2.cc, in its own namespace. Rows
 // are split between threads in halves (std::thread; TF's pool splits the
@@ -24,6 +31,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <thread>
@@ -68,6 +76,18 @@ void read2_stream1(const float* x, const float* y, float* out, size_t lo, size_t
   for (; t + 8 <= hi; t += 8)
     _mm256_stream_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(x + t), _mm256_loadu_ps(y + t)));
   for (; t < hi; ++t) out[t] = x[t] * y[t];
+  _mm_sfence();
+}
+
+// The floor's backward: read x, y and a per-step g, stream the gradient.
+void read3_stream1(const float* x, const float* y, const float* g, float* out, size_t lo,
+                   size_t hi) {
+  size_t t = lo;
+  for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 32 != 0; ++t) out[t] = g[t] * x[t] + y[t];
+  for (; t + 8 <= hi; t += 8)
+    _mm256_stream_ps(out + t, _mm256_fmadd_ps(_mm256_loadu_ps(g + t), _mm256_loadu_ps(x + t),
+                                              _mm256_loadu_ps(y + t)));
+  for (; t < hi; ++t) out[t] = g[t] * x[t] + y[t];
   _mm_sfence();
 }
 
@@ -140,14 +160,26 @@ int main(int argc, char** argv) {
   const std::vector<float> g(static_cast<size_t>(b), 1.0f / static_cast<float>(n));
   std::vector<float> sinks(static_cast<size_t>(b));  // keeps the read loop's result live
 
+  // The floor's bandwidth, as benchmarks/report.py measures it: a copy
+  // (glibc's memcpy: streaming stores at this size) split over the threads,
+  // bytes read + bytes written, over buffers well past the L3 (tiny shapes
+  // keep them small: only the smoke run uses those).
+  const size_t copy_n = std::clamp<size_t>(n * 128, size_t{1} << 18, size_t{128} << 20);
+  Aligned copy_src(copy_n), copy_dst(copy_n);
+  std::fill(copy_src.p, copy_src.p + copy_n, 1.f);
+  std::fill(copy_dst.p, copy_dst.p + copy_n, 0.f);
+
   const char* names[] = {"forward",
                          "backward (time-constant g)",
                          "statistics pass",
                          "loss pass (given statistics)",
                          "read x, y",
                          "read x, y; write 1 (ordinary stores)",
-                         "read x, y; write 1 (streaming stores)"};
-  constexpr int kPasses = 7;
+                         "read x, y; write 1 (streaming stores)",
+                         "read x, y, g; write 1 (streaming stores)",
+                         "copy (memcpy)"};
+  constexpr int kPasses = 9;
+  constexpr int kCopy = 8;
   std::vector<double> best(kPasses, 1e30);
   int next = 0;
   for (int r = 0; r < rounds; ++r)
@@ -156,6 +188,14 @@ int main(int argc, char** argv) {
       const float* x = xs[s]->p;
       const float* y = ys[s]->p;
       float* out = outs[s]->p;
+      if (pass == kCopy) {  // its own buffers, split over the threads like the rest
+        const double secs = timed_split(threads, 64, [&](int64_t r0, int64_t r1) {
+          const size_t lo = copy_n * r0 / 64, hi = copy_n * r1 / 64;
+          std::memcpy(copy_dst.p + lo, copy_src.p + lo, (hi - lo) * sizeof(float));
+        });
+        best[pass] = std::min(best[pass], secs);
+        continue;
+      }
       const double secs = timed_split(threads, b, [&](int64_t r0, int64_t r1) {
         const size_t lo = static_cast<size_t>(r0) * t, hi = static_cast<size_t>(r1) * t;
         switch (pass) {
@@ -184,8 +224,11 @@ int main(int argc, char** argv) {
           case 5:
             read2_write1(x, y, out, lo, hi);
             break;
-          default:
+          case 6:
             read2_stream1(x, y, out, lo, hi);
+            break;
+          default:  // g: the next set's output, as long untouched as x and y (finite values)
+            read3_stream1(x, y, outs[(s + 1) % sets]->p, out, lo, hi);
         }
       });
       best[pass] = std::min(best[pass], secs);
@@ -194,13 +237,27 @@ int main(int argc, char** argv) {
               t, threads, rounds, sets);
   // Each engine pass against the loop that moves its bytes: the statistics
   // pass reads x, y; the others also write one array with ordinary stores.
-  const int against[kPasses] = {5, 5, 4, 5, -1, -1, -1};
+  const int against[kPasses] = {5, 5, 4, 5, -1, -1, -1, -1, -1};
   for (int pass = 0; pass < kPasses; ++pass) {
-    std::printf("  %-38s %9.3f ms %6.3f ns/element", names[pass], best[pass] * 1e3,
+    std::printf("  %-40s %9.3f ms %6.3f ns/element", names[pass], best[pass] * 1e3,
                 best[pass] * 1e9 / static_cast<double>(n));
     if (against[pass] >= 0)
       std::printf("  %.2fx \"%s\"", best[pass] / best[against[pass]], names[against[pass]]);
     std::printf("\n");
   }
+  // The floor: the ideal fused forward + backward's bytes (read x,
+  // y; write the loss; read x, y, g; write the gradient: 7 arrays) at the
+  // copy bandwidth. Against it, the plain loops that move exactly those
+  // bytes (a streaming forward and backward), and the engine's forward +
+  // backward (whose backward reads no per-step g: one array fewer).
+  const double copy_bw = 2.0 * static_cast<double>(copy_n) * sizeof(float) / best[kCopy];
+  const double floor_s = 7.0 * static_cast<double>(n) * sizeof(float) / copy_bw;
+  const double loops = best[6] + best[7], engine = best[0] + best[1];
+  std::printf("  copy bandwidth %.1f GB/s; floor (7 arrays) %.3f ms; floor time / time:\n",
+              copy_bw / 1e9, floor_s * 1e3);
+  std::printf("    plain loops moving the floor's bytes (streaming)  %.3f ms  %.2f\n", loops * 1e3,
+              floor_s / loops);
+  std::printf("    the engine's forward + backward                   %.3f ms  %.2f\n", engine * 1e3,
+              floor_s / engine);
   return 0;
 }
