@@ -70,25 +70,34 @@ void read2_write1(const float* x, const float* y, float* out, size_t lo, size_t 
   for (size_t t = lo; t < hi; ++t) out[t] = x[t] * y[t];
 }
 
-void read2_stream1(const float* x, const float* y, float* out, size_t lo, size_t hi) {
+// out[t] = f(t) over [lo, hi) with streaming stores where out is 32-byte
+// aligned (vec: 8 steps at t; one: step t), plain ones for the head and tail.
+template <typename Vec, typename One>
+void stream_loop(float* out, size_t lo, size_t hi, const Vec& vec, const One& one) {
   size_t t = lo;
-  for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 32 != 0; ++t) out[t] = x[t] * y[t];
-  for (; t + 8 <= hi; t += 8)
-    _mm256_stream_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(x + t), _mm256_loadu_ps(y + t)));
-  for (; t < hi; ++t) out[t] = x[t] * y[t];
+  for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 32 != 0; ++t) out[t] = one(t);
+  for (; t + 8 <= hi; t += 8) _mm256_stream_ps(out + t, vec(t));
+  for (; t < hi; ++t) out[t] = one(t);
   _mm_sfence();
+}
+
+void read2_stream1(const float* x, const float* y, float* out, size_t lo, size_t hi) {
+  stream_loop(
+      out, lo, hi,
+      [&](size_t t) { return _mm256_mul_ps(_mm256_loadu_ps(x + t), _mm256_loadu_ps(y + t)); },
+      [&](size_t t) { return x[t] * y[t]; });
 }
 
 // The floor's backward: read x, y and a per-step g, stream the gradient.
 void read3_stream1(const float* x, const float* y, const float* g, float* out, size_t lo,
                    size_t hi) {
-  size_t t = lo;
-  for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 32 != 0; ++t) out[t] = g[t] * x[t] + y[t];
-  for (; t + 8 <= hi; t += 8)
-    _mm256_stream_ps(out + t, _mm256_fmadd_ps(_mm256_loadu_ps(g + t), _mm256_loadu_ps(x + t),
-                                              _mm256_loadu_ps(y + t)));
-  for (; t < hi; ++t) out[t] = g[t] * x[t] + y[t];
-  _mm_sfence();
+  stream_loop(
+      out, lo, hi,
+      [&](size_t t) {
+        return _mm256_fmadd_ps(_mm256_loadu_ps(g + t), _mm256_loadu_ps(x + t),
+                               _mm256_loadu_ps(y + t));
+      },
+      [&](size_t t) { return g[t] * x[t] + y[t]; });
 }
 
 }  // namespace
@@ -169,17 +178,27 @@ int main(int argc, char** argv) {
   std::fill(copy_src.p, copy_src.p + copy_n, 1.f);
   std::fill(copy_dst.p, copy_dst.p + copy_n, 0.f);
 
-  const char* names[] = {"forward",
-                         "backward (time-constant g)",
-                         "statistics pass",
-                         "loss pass (given statistics)",
-                         "read x, y",
-                         "read x, y; write 1 (ordinary stores)",
-                         "read x, y; write 1 (streaming stores)",
-                         "read x, y, g; write 1 (streaming stores)",
-                         "copy (memcpy)"};
-  constexpr int kPasses = 9;
-  constexpr int kCopy = 8;
+  enum Pass : int {
+    kForward,
+    kBackward,
+    kStatsPass,
+    kLossPass,
+    kRead2,
+    kRead2Write1,
+    kRead2Stream1,
+    kRead3Stream1,
+    kCopy,
+    kPasses
+  };
+  const char* names[kPasses] = {"forward",
+                                "backward (time-constant g)",
+                                "statistics pass",
+                                "loss pass (given statistics)",
+                                "read x, y",
+                                "read x, y; write 1 (ordinary stores)",
+                                "read x, y; write 1 (streaming stores)",
+                                "read x, y, g; write 1 (streaming stores)",
+                                "copy (memcpy)"};
   std::vector<double> best(kPasses, 1e30);
   int next = 0;
   for (int r = 0; r < rounds; ++r)
@@ -199,32 +218,32 @@ int main(int argc, char** argv) {
       const double secs = timed_split(threads, b, [&](int64_t r0, int64_t r1) {
         const size_t lo = static_cast<size_t>(r0) * t, hi = static_cast<size_t>(r1) * t;
         switch (pass) {
-          case 0:
+          case kForward:
             corr_loss_forward<float>(l, Method::kPearson, 1e-7, x, y, nullptr, out, stats.data(),
                                      r0, r1);
             break;
-          case 1:  // stats: whatever the last forward left; only the time matters here
+          case kBackward:  // stats: whatever the last forward left; only the time matters here
             corr_loss_backward<float>(l, Method::kPearson, 1e-7, g.data(), x, y, nullptr,
                                       stats.data(), nullptr, out, r0, r1, true);
             break;
-          case 2:
+          case kStatsPass:
             for (int64_t u = r0; u < r1; ++u)
               row[u] =
                   detail::contiguous_stats<false, float, float>(x + u * t, y + u * t, nullptr, t);
             break;
-          case 3:
+          case kLossPass:
             for (int64_t u = r0; u < r1; ++u)
               detail::contiguous_loss<false>(
                   x + u * t, y + u * t, static_cast<const bool*>(nullptr), static_cast<int64_t>(t),
                   row[u].mx, row[u].my, row[u].inv_s, 0.5f, out + u * t);
             break;
-          case 4:
+          case kRead2:
             sinks[r0] += read2(x, y, lo, hi);
             break;
-          case 5:
+          case kRead2Write1:
             read2_write1(x, y, out, lo, hi);
             break;
-          case 6:
+          case kRead2Stream1:
             read2_stream1(x, y, out, lo, hi);
             break;
           default:  // g: the next set's output, as long untouched as x and y (finite values)
@@ -237,7 +256,8 @@ int main(int argc, char** argv) {
               t, threads, rounds, sets);
   // Each engine pass against the loop that moves its bytes: the statistics
   // pass reads x, y; the others also write one array with ordinary stores.
-  const int against[kPasses] = {5, 5, 4, 5, -1, -1, -1, -1, -1};
+  const int against[kPasses] = {kRead2Write1, kRead2Write1, kRead2, kRead2Write1, -1, -1,
+                                -1,           -1,           -1};
   for (int pass = 0; pass < kPasses; ++pass) {
     std::printf("  %-40s %9.3f ms %6.3f ns/element", names[pass], best[pass] * 1e3,
                 best[pass] * 1e9 / static_cast<double>(n));
@@ -252,7 +272,8 @@ int main(int argc, char** argv) {
   // backward (whose backward reads no per-step g: one array fewer).
   const double copy_bw = 2.0 * static_cast<double>(copy_n) * sizeof(float) / best[kCopy];
   const double floor_s = 7.0 * static_cast<double>(n) * sizeof(float) / copy_bw;
-  const double loops = best[6] + best[7], engine = best[0] + best[1];
+  const double loops = best[kRead2Stream1] + best[kRead3Stream1];
+  const double engine = best[kForward] + best[kBackward];
   std::printf("  copy bandwidth %.1f GB/s; floor (7 arrays) %.3f ms; floor time / time:\n",
               copy_bw / 1e9, floor_s * 1e3);
   std::printf("    plain loops moving the floor's bytes (streaming)  %.3f ms  %.2f\n", loops * 1e3,
