@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 import corrops
+from corrops._fused import memory_pattern_bound
 
 
 def seed_formula(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -76,6 +77,19 @@ def _loop_overhead(y_true, y_pred, mask=None):
 
 
 LOOP_OVERHEAD = "loop overhead (x*y)"
+
+
+def _memory_bound(y_true, y_pred, mask=None):
+    """Not a contender: the fused step with the engine replaced by loops that
+    move only its bytes (corrops._fused.memory_pattern_bound). Its time is
+    the fastest any kernel with the fused op's structure (one forward op, TF's
+    mean, one backward op) can make this step: the floor targets' bound."""
+    if mask is not None:
+        raise ValueError("no mask")
+    return memory_pattern_bound(y_true, y_pred)
+
+
+MEMORY_BOUND = Contender("memory-pattern bound", _memory_bound, "graph", supports_mask=False)
 
 CONTENDERS = [
     Contender("seed eager", _seed, "eager", supports_mask=False),

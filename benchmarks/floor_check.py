@@ -10,8 +10,10 @@ number more than a round-robin minimum can remove. REPORT.md measures the
 targets in one process; this tool shows the spread behind such a number.
 
 Each process measures what report.py's PAIRED_SCRIPT does for the floor
-shapes: the fused step and the loop overhead round-robin, the copy
-bandwidth sampled between rounds (the highest sample), and prints its ratios.
+shapes: the fused step, the loop overhead and the memory-pattern bound (the
+fused step with the engine replaced by loops that only move its bytes,
+contenders.MEMORY_BOUND) round-robin, the copy bandwidth sampled between
+rounds (the highest sample), and prints its ratios.
 With `--with`, processes alternate between the default environment and the
 one given (e.g. `--with TF_CPU_ALLOCATOR_USE_BFC=true`, TensorFlow's own
 caching allocator instead of glibc's malloc), N processes each, so drift over
@@ -39,7 +41,7 @@ TARGET = 0.65
 FLOOR_SCRIPT = """
 import json, sys
 import tensorflow as tf
-from benchmarks.contenders import BY_NAME, LOOP_OVERHEAD, Case, make_runner
+from benchmarks.contenders import BY_NAME, LOOP_OVERHEAD, MEMORY_BOUND, Case, make_runner
 from benchmarks.report import PAIRED_FLOOR, round_robin, stream_bandwidth
 rounds = int(sys.argv[1])
 out, bandwidth = {}, 0.0
@@ -48,16 +50,19 @@ def between(r):
     if r % 5 == 0:
         bandwidth = max(bandwidth, stream_bandwidth(repeats=3))
 for shape in PAIRED_FLOOR:
-    names = ("fused", LOOP_OVERHEAD)
-    runners = [(n, *make_runner(BY_NAME[n], Case(shape), tf.float32, True)) for n in names]
+    contenders = (BY_NAME["fused"], BY_NAME[LOOP_OVERHEAD], MEMORY_BOUND)
+    runners = [(c.name, *make_runner(c, Case(shape), tf.float32, True)) for c in contenders]
     best = round_robin(runners, rounds, {}, between)
-    out[str(list(shape))] = {"fused": best["fused"], "overhead": best[LOOP_OVERHEAD]}
+    out[str(list(shape))] = {
+        "fused": best["fused"], "overhead": best[LOOP_OVERHEAD], "bound": best[MEMORY_BOUND.name]
+    }
 print(json.dumps({"times": out, "bandwidth": bandwidth}))
 """
 
 
-def floor_ratios(result: dict) -> dict[str, tuple[float, float]]:
-    """Per floor shape: (floor / fused time, floor / loop-overhead time)."""
+def floor_ratios(result: dict) -> dict[str, tuple[float, float, float]]:
+    """Per floor shape: floor time / the fused step's, the loop overhead's and
+    the memory-pattern bound's time."""
     import tensorflow as tf
 
     from benchmarks.contenders import Case, floor_bytes
@@ -66,7 +71,7 @@ def floor_ratios(result: dict) -> dict[str, tuple[float, float]]:
     for key, t in result["times"].items():
         shape = tuple(int(v) for v in key.strip("[]").split(","))
         floor = floor_bytes(Case(shape), tf.float32, backward=True) / (result["bandwidth"] * 1e9)
-        out[key] = (floor / t["fused"], floor / t["overhead"])
+        out[key] = (floor / t["fused"], floor / t["overhead"], floor / t["bound"])
     return out
 
 
@@ -83,20 +88,26 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 def summary(label: str, runs: list[dict]) -> list[str]:
     """Lines for one environment: each process's ratios, then the medians."""
     lines = [f"{label}:"]
-    per_shape: dict[str, list[float]] = {}
+    per_shape: dict[str, dict[str, list[float]]] = {}
     for i, run in enumerate(runs):
         ratios = floor_ratios(run)
-        cells = [f"{k} fused {f:.2f} (loop overhead {o:.2f})" for k, (f, o) in ratios.items()]
+        cells = [
+            f"{k} fused {f:.2f} (loop overhead {o:.2f}, memory-pattern bound {b:.2f})"
+            for k, (f, o, b) in ratios.items()
+        ]
         lines.append(f"  process {i + 1}: {run['bandwidth']:.1f} GB/s; " + "; ".join(cells))
-        for k, (f, _) in ratios.items():
-            per_shape.setdefault(k, []).append(f)
-    for k, values in per_shape.items():
-        med = statistics.median(values)
-        met = sum(v >= TARGET for v in values)
-        lines.append(
-            f"  {k}: median {med:.2f}, range {min(values):.2f}-{max(values):.2f}, "
-            f">= {TARGET} in {met} of {len(values)} processes"
-        )
+        for k, (f, _, b) in ratios.items():
+            per_shape.setdefault(k, {"fused": [], "bound": []})
+            per_shape[k]["fused"].append(f)
+            per_shape[k]["bound"].append(b)
+    for k, series in per_shape.items():
+        for name, values in series.items():
+            label = "fused" if name == "fused" else "memory-pattern bound"
+            lines.append(
+                f"  {k} {label}: median {statistics.median(values):.2f}, "
+                f"range {min(values):.2f}-{max(values):.2f}, "
+                f">= {TARGET} in {sum(v >= TARGET for v in values)} of {len(values)} processes"
+            )
     return lines
 
 

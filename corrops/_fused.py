@@ -7,6 +7,9 @@ import tensorflow as tf
 from corrops import _loader, _upstream
 
 _OP_NAME = "Corrops>CorrLoss"
+# Benchmarks only: the same interface moving the same bytes, no loss
+# (csrc/core/memory_pattern.h); its gradient is wired exactly as the fused one.
+_BOUND_OP_NAME = "Corrops>MemoryPatternBound"
 
 
 def _empty_mask() -> tf.Tensor:
@@ -28,6 +31,21 @@ def forward(
     )
 
 
+def memory_pattern_bound(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Benchmarks only, not a loss: ``x * y`` of shape (outer, time) from float32
+    (outer, time, 1) inputs, through ops with the fused ops' interface, buffer
+    reuse and gradient wiring that move exactly the fused ops' bytes. A step
+    built on it bounds what any kernel of the fused op's structure can reach."""
+    b, t = tf.shape(x)[0], tf.shape(x)[1]
+    loss, _stats = _loader.load_ops().corrops_memory_pattern_bound(
+        y_true=tf.reshape(x, [b, t, 1, 1]),
+        y_pred=tf.reshape(y, [b, t, 1, 1]),
+        mask=_empty_mask(),
+        eps=tf.constant(1.0, tf.float64),  # validated as the fused op's; unused
+    )
+    return tf.reshape(loss, [b, t])
+
+
 def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tensor) -> list:
     # The stats output is an implementation detail consumed only by this
     # gradient; corrops never exposes it to differentiation.
@@ -44,7 +62,12 @@ def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tens
     # CPU kernel makes one pass (see _upstream).
     compact = _upstream.time_constant_grad(grad_loss, op.inputs[0])
     ops = _loader.load_ops()
-    grad_true, grad_pred = ops.corrops_corr_loss_grad(
+    grad_op = (
+        ops.corrops_memory_pattern_bound_grad
+        if op.type == _BOUND_OP_NAME
+        else ops.corrops_corr_loss_grad
+    )
+    grad_true, grad_pred = grad_op(
         grad=grad_loss if compact is None else compact,
         y_true=op.inputs[0],
         y_pred=op.inputs[1],
@@ -63,10 +86,11 @@ def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tens
 
 
 def _register_gradient() -> None:
-    try:
-        tf.RegisterGradient(_OP_NAME)(_corr_loss_grad)
-    except KeyError:  # already registered (module re-imported): keep the first
-        pass
+    for name in (_OP_NAME, _BOUND_OP_NAME):
+        try:
+            tf.RegisterGradient(name)(_corr_loss_grad)
+        except KeyError:  # already registered (module re-imported): keep the first
+            pass
 
 
 _register_gradient()

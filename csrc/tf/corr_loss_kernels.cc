@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "core/cpu_dispatch.h"
+#include "core/memory_pattern.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tf/corr_loss_validate.h"
@@ -15,6 +16,7 @@ namespace {
 using ::tensorflow::OpKernel;
 using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
+using ::tensorflow::Status;
 using ::tensorflow::Tensor;
 
 // Eigen::half as the IEEE binary16 bits the core's binary16 entry points take.
@@ -106,6 +108,91 @@ class CorrLossGradOp : public OpKernel {
  private:
   OpAttrs attrs_;
 };
+
+// The memory-pattern bound ops (core/memory_pattern.h; benchmarks only): the
+// fused ops' validation, allocation and buffer reuse, with the engine
+// replaced by loops that only move its bytes. One channel and one group only
+// (the floor targets' shapes), so that the loss and the data are the same
+// size; float32 only.
+Status CheckBoundLayout(const Layout& layout) {
+  if (layout.channels == 1 && layout.groups == 1) return ::tensorflow::OkStatus();
+  return ::tensorflow::errors::InvalidArgument(
+      "MemoryPatternBound supports one channel and one group, got groups=", layout.groups,
+      " channels=", layout.channels);
+}
+
+class MemoryPatternBoundOp : public OpKernel {
+ public:
+  explicit MemoryPatternBoundOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    ReadAttrs(ctx, &attrs_);
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    Layout layout;
+    double eps = 0;
+    Tensor* loss = nullptr;
+    Tensor* stats = nullptr;
+    OP_REQUIRES_OK(ctx, PrepareForward(ctx, attrs_, &layout, &eps, &loss, &stats));
+    OP_REQUIRES_OK(ctx, CheckBoundLayout(layout));
+    const float* x = ctx->input(0).flat<float>().data();
+    const float* y = ctx->input(1).flat<float>().data();
+    float* out = loss->flat<float>().data();
+    stats->flat<double>().setZero();
+    const int64_t len = layout.time;
+    RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
+      memory_pattern_read2_write1(x, y, out, begin * len, end * len, /*stream=*/false);
+    });
+  }
+
+ private:
+  OpAttrs attrs_;
+};
+
+class MemoryPatternBoundGradOp : public OpKernel {
+ public:
+  explicit MemoryPatternBoundGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    ReadAttrs(ctx, &attrs_);
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    Layout layout;
+    double eps = 0;
+    float* gx = nullptr;
+    float* gy = nullptr;
+    bool time_const = false;
+    OP_REQUIRES_OK(ctx, PrepareBackward<float>(ctx, attrs_, /*may_reuse_buffers=*/true, &layout,
+                                               &eps, &time_const, &gx, &gy));
+    OP_REQUIRES_OK(ctx, CheckBoundLayout(layout));
+    const float* x = ctx->input(1).flat<float>().data();
+    const float* y = ctx->input(2).flat<float>().data();
+    const float* g = ctx->input(0).flat<float>().data();
+    // As the engine's backward: x, y, a per-step g unless constant along time
+    // (then one value per row, not read per step), and the wanted gradients.
+    const int64_t arrays = 2 + (time_const ? 0 : 1) + (gx ? 1 : 0) + (gy ? 1 : 0);
+    const bool stream = streams_outputs(arrays * layout.elements() * int64_t{sizeof(float)});
+    const int64_t len = layout.time;
+    RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
+      for (float* out : {gx, gy}) {
+        if (!out) continue;
+        if (time_const)
+          memory_pattern_read2_write1(x, y, out, begin * len, end * len, stream);
+        else
+          memory_pattern_read3_write1(g, x, y, out, begin * len, end * len, stream);
+      }
+    });
+  }
+
+ private:
+  OpAttrs attrs_;
+};
+
+REGISTER_KERNEL_BUILDER(
+    Name("Corrops>MemoryPatternBound").Device(::tensorflow::DEVICE_CPU).TypeConstraint<float>("T"),
+    MemoryPatternBoundOp);
+REGISTER_KERNEL_BUILDER(Name("Corrops>MemoryPatternBoundGrad")
+                            .Device(::tensorflow::DEVICE_CPU)
+                            .TypeConstraint<float>("T"),
+                        MemoryPatternBoundGradOp);
 
 #define CORROPS_REGISTER_CPU(T)                                                             \
   REGISTER_KERNEL_BUILDER(                                                                  \

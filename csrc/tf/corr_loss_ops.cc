@@ -53,27 +53,85 @@ ShapeHandle StatsShape(InferenceContext* c, ShapeHandle data) {
   return c->MakeShape({c->Dim(data, 0), inner, c->MakeDim(kStatsPerRow)});
 }
 
+using ::tensorflow::register_op::OpDefBuilderWrapper;
+
+// The forward's and the gradient's interface, shared by the fused ops and
+// their memory-pattern bound (benchmarks only; csrc/core/memory_pattern.h),
+// so that a step built on either has the same graph.
+OpDefBuilderWrapper& ForwardSpec(OpDefBuilderWrapper&& w) {
+  return w.Input("y_true: T")
+      .Input("y_pred: T")
+      .Input("mask: bool")
+      .Input("eps: double")
+      .Output("loss: T")
+      .Output("stats: double")
+      .Attr("T: {half, bfloat16, float, double}")
+      .Attr("method: {'pearson', 'ccc'} = 'pearson'")
+      .Attr("has_mask: bool = false")
+      .SetShapeFn([](InferenceContext* c) -> Status {
+        ShapeHandle data, loss, eps;
+        TF_RETURN_IF_ERROR(DataAndLossShapes(c, 0, &data, &loss));
+        TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 0, &eps));
+        c->set_output(0, loss);
+        c->set_output(1, StatsShape(c, data));
+        return ::tensorflow::OkStatus();
+      });
+}
+
+OpDefBuilderWrapper& GradSpec(OpDefBuilderWrapper&& w) {
+  return w.Input("grad: T")
+      .Input("y_true: T")
+      .Input("y_pred: T")
+      .Input("mask: bool")
+      .Input("stats: double")
+      .Input("eps: double")
+      .Input("loss: T")
+      .Output("grad_true: T")
+      .Output("grad_pred: T")
+      .Attr("T: {half, bfloat16, float, double}")
+      .Attr("method: {'pearson', 'ccc'} = 'pearson'")
+      .Attr("has_mask: bool = false")
+      .Attr("want_grad_true: bool = true")
+      .Attr("want_grad_pred: bool = true")
+      .SetShapeFn([](InferenceContext* c) -> Status {
+        ShapeHandle data, loss, g;
+        TF_RETURN_IF_ERROR(DataAndLossShapes(c, 1, &data, &loss));
+        // grad: the loss shape, or (outer, 1, groups) when constant along time.
+        ShapeHandle g_const;
+        const bool ok =
+            c->WithRank(c->input(0), 3, &g).ok() &&
+            (c->Merge(g, loss, &g).ok() || (c->ReplaceDim(loss, 1, c->MakeDim(1), &g_const).ok() &&
+                                            c->Merge(g, g_const, &g).ok()));
+        if (!ok)
+          return ::tensorflow::errors::InvalidArgument(
+              "grad must have the loss shape ", c->DebugString(loss),
+              " (or time dimension 1 when constant along time), got ", c->DebugString(c->input(0)));
+        ShapeHandle st;
+        TF_RETURN_IF_ERROR(c->WithRank(c->input(4), 3, &st));
+        TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 0, &st));
+        ShapeHandle donor;
+        if (!c->Merge(c->input(6), c->Vector(0), &donor).ok() &&
+            !c->Merge(c->input(6), loss, &donor).ok())
+          return ::tensorflow::errors::InvalidArgument(
+              "loss must be the forward's loss ", c->DebugString(loss), " or have shape [0], got ",
+              c->DebugString(c->input(6)));
+        bool want_true = true, want_pred = true;
+        TF_RETURN_IF_ERROR(c->GetAttr("want_grad_true", &want_true));
+        TF_RETURN_IF_ERROR(c->GetAttr("want_grad_pred", &want_pred));
+        c->set_output(0, want_true ? data : c->Vector(0));
+        c->set_output(1, want_pred ? data : c->Vector(0));
+        return ::tensorflow::OkStatus();
+      });
+}
+
 }  // namespace
 
-REGISTER_OP("Corrops>CorrLoss")
-    .Input("y_true: T")
-    .Input("y_pred: T")
-    .Input("mask: bool")
-    .Input("eps: double")
-    .Output("loss: T")
-    .Output("stats: double")
-    .Attr("T: {half, bfloat16, float, double}")
-    .Attr("method: {'pearson', 'ccc'} = 'pearson'")
-    .Attr("has_mask: bool = false")
-    .SetShapeFn([](InferenceContext* c) -> Status {
-      ShapeHandle data, loss, eps;
-      TF_RETURN_IF_ERROR(DataAndLossShapes(c, 0, &data, &loss));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 0, &eps));
-      c->set_output(0, loss);
-      c->set_output(1, StatsShape(c, data));
-      return ::tensorflow::OkStatus();
-    })
-    .Doc(R"doc(
+// REGISTER_OP's expansion, with the interface from the functions above.
+#define CORROPS_REGISTER_OP(id, spec, name)                               \
+  static const ::tensorflow::InitOnStartupMarker id TF_ATTRIBUTE_UNUSED = \
+      ::tensorflow::InitOnStartupMarker{} << spec(OpDefBuilderWrapper(name))
+
+CORROPS_REGISTER_OP(kCorrLoss, ForwardSpec, "Corrops>CorrLoss").Doc(R"doc(
 Per-time-step correlation loss (Pearson or concordance), fused.
 
 y_true, y_pred: (outer, time, groups, channels); one row is one
@@ -86,51 +144,7 @@ stats: (outer, groups*channels, 7) float64 per-row n, mx, my, and scaled vx, vy,
   consumed by CorrLossGrad.
 )doc");
 
-REGISTER_OP("Corrops>CorrLossGrad")
-    .Input("grad: T")
-    .Input("y_true: T")
-    .Input("y_pred: T")
-    .Input("mask: bool")
-    .Input("stats: double")
-    .Input("eps: double")
-    .Input("loss: T")
-    .Output("grad_true: T")
-    .Output("grad_pred: T")
-    .Attr("T: {half, bfloat16, float, double}")
-    .Attr("method: {'pearson', 'ccc'} = 'pearson'")
-    .Attr("has_mask: bool = false")
-    .Attr("want_grad_true: bool = true")
-    .Attr("want_grad_pred: bool = true")
-    .SetShapeFn([](InferenceContext* c) -> Status {
-      ShapeHandle data, loss, g;
-      TF_RETURN_IF_ERROR(DataAndLossShapes(c, 1, &data, &loss));
-      // grad: the loss shape, or (outer, 1, groups) when constant along time.
-      ShapeHandle g_const;
-      const bool ok =
-          c->WithRank(c->input(0), 3, &g).ok() &&
-          (c->Merge(g, loss, &g).ok() ||
-           (c->ReplaceDim(loss, 1, c->MakeDim(1), &g_const).ok() && c->Merge(g, g_const, &g).ok()));
-      if (!ok)
-        return ::tensorflow::errors::InvalidArgument(
-            "grad must have the loss shape ", c->DebugString(loss),
-            " (or time dimension 1 when constant along time), got ", c->DebugString(c->input(0)));
-      ShapeHandle st;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(4), 3, &st));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 0, &st));
-      ShapeHandle donor;
-      if (!c->Merge(c->input(6), c->Vector(0), &donor).ok() &&
-          !c->Merge(c->input(6), loss, &donor).ok())
-        return ::tensorflow::errors::InvalidArgument(
-            "loss must be the forward's loss ", c->DebugString(loss), " or have shape [0], got ",
-            c->DebugString(c->input(6)));
-      bool want_true = true, want_pred = true;
-      TF_RETURN_IF_ERROR(c->GetAttr("want_grad_true", &want_true));
-      TF_RETURN_IF_ERROR(c->GetAttr("want_grad_pred", &want_pred));
-      c->set_output(0, want_true ? data : c->Vector(0));
-      c->set_output(1, want_pred ? data : c->Vector(0));
-      return ::tensorflow::OkStatus();
-    })
-    .Doc(R"doc(
+CORROPS_REGISTER_OP(kCorrLossGrad, GradSpec, "Corrops>CorrLossGrad").Doc(R"doc(
 Gradient of Corrops>CorrLoss with respect to y_true and y_pred, fused.
 grad is the upstream gradient of `loss`, or, with shape (outer, 1, groups),
 its value at every step when it is constant along time (the gradient of a
@@ -144,6 +158,18 @@ loss-sized buffer instead of two.
 A gradient whose want_grad_* attr is false is not computed and is returned
 with shape [0]. The Python gradient function sets these attrs from the
 inputs the tape skips (a training step needs only the y_pred gradient).
+)doc");
+
+CORROPS_REGISTER_OP(kMemoryPatternBound, ForwardSpec, "Corrops>MemoryPatternBound").Doc(R"doc(
+Benchmarks only: Corrops>CorrLoss's interface, computing loss = y_true * y_pred
+(float32, one channel and group). Moves the fused forward's bytes and nothing else.
+)doc");
+
+CORROPS_REGISTER_OP(kMemoryPatternBoundGrad, GradSpec, "Corrops>MemoryPatternBoundGrad").Doc(R"doc(
+Benchmarks only: Corrops>CorrLossGrad's interface, computing each wanted
+gradient as y_true * y_pred (grad constant along time) or grad * y_true +
+y_pred (float32, one channel and group). Moves the fused backward's bytes and
+nothing else.
 )doc");
 
 }  // namespace corrops

@@ -1,0 +1,62 @@
+// The memory-pattern bound (benchmarks only): the loops that move exactly the
+// bytes the fused forward and backward move, and compute nothing else. The
+// bound ops (Corrops>MemoryPatternBound*) run them in place of the engine,
+// with the same allocation, buffer reuse and thread pool, so a training step
+// built on them is the fastest any kernel of this op structure can make
+// TensorFlow's step; benchmarks/report.py and floor_check.py time it next to
+// the fused step. Not a loss: they compute products of their inputs.
+#pragma once
+
+#include <cstdint>
+
+#include "core/stream_store.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace corrops {
+
+// out[t] = a[t] * b[t] for t in [lo, hi): read two arrays, write one, with
+// streaming stores when `stream` (as the engine's backward above
+// stream_store_min_bytes()), else ordinary ones (as the forward's loss).
+inline void memory_pattern_read2_write1(const float* a, const float* b, float* out, int64_t lo,
+                                        int64_t hi, bool stream) {
+  int64_t t = lo;
+#if defined(__SSE2__)
+  if (stream) {
+    for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 16 != 0; ++t) out[t] = a[t] * b[t];
+    for (; t + 4 <= hi; t += 4)
+      _mm_stream_ps(out + t, _mm_mul_ps(_mm_loadu_ps(a + t), _mm_loadu_ps(b + t)));
+    for (; t < hi; ++t) out[t] = a[t] * b[t];
+    stream_store_fence();
+    return;
+  }
+#else
+  (void)stream;
+#endif
+  for (; t < hi; ++t) out[t] = a[t] * b[t];
+}
+
+// out[t] = g[t] * a[t] + b[t]: the backward's pattern with a per-step g.
+inline void memory_pattern_read3_write1(const float* g, const float* a, const float* b, float* out,
+                                        int64_t lo, int64_t hi, bool stream) {
+  int64_t t = lo;
+#if defined(__SSE2__)
+  if (stream) {
+    for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 16 != 0; ++t)
+      out[t] = g[t] * a[t] + b[t];
+    for (; t + 4 <= hi; t += 4)
+      _mm_stream_ps(out + t, _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(g + t), _mm_loadu_ps(a + t)),
+                                        _mm_loadu_ps(b + t)));
+    for (; t < hi; ++t) out[t] = g[t] * a[t] + b[t];
+    stream_store_fence();
+    return;
+  }
+#else
+  (void)stream;
+#endif
+  for (; t < hi; ++t) out[t] = g[t] * a[t] + b[t];
+}
+
+}  // namespace corrops
