@@ -38,7 +38,69 @@ void RunOnWorkers(OpKernelContext* ctx, const Layout& layout,
   workers->ParallelFor(units, work_unit_cost(layout), fn);
 }
 
-template <typename T>
+// What the kernels below run over each range of work units: the fused
+// engine (csrc/core), or the memory-pattern bound (core/memory_pattern.h;
+// benchmarks only), which moves the engine's bytes and computes x * y. Both
+// share the ops' validation, allocation, buffer reuse and thread pool.
+struct FusedEngine {
+  static Status Check(const Layout&) { return ::tensorflow::OkStatus(); }
+
+  template <typename T>
+  static void Forward(const Layout& l, Method method, double eps, const T* x, const T* y,
+                      const bool* m, T* out, double* st, int64_t begin, int64_t end) {
+    if constexpr (std::is_same_v<T, Eigen::half>)
+      if (corr_loss_forward_binary16(l, method, eps, Bits(x), Bits(y), m, Bits(out), st, begin,
+                                     end))
+        return;
+    corr_loss_forward<T>(l, method, eps, x, y, m, out, st, begin, end);
+  }
+
+  template <typename T>
+  static void Backward(const Layout& l, Method method, double eps, const T* g, const T* x,
+                       const T* y, const bool* m, const double* st, T* gx, T* gy, int64_t begin,
+                       int64_t end, bool time_const) {
+    if constexpr (std::is_same_v<T, Eigen::half>)
+      if (corr_loss_backward_binary16(l, method, eps, Bits(g), Bits(x), Bits(y), m, st, Bits(gx),
+                                      Bits(gy), begin, end, time_const))
+        return;
+    corr_loss_backward<T>(l, method, eps, g, x, y, m, st, gx, gy, begin, end, time_const);
+  }
+};
+
+// One channel and one group only (the floor targets' shapes: the loss and the
+// data are the same size), float32 only (the kernels are registered so).
+struct MemoryPatternEngine {
+  static Status Check(const Layout& l) {
+    if (l.channels == 1 && l.groups == 1) return ::tensorflow::OkStatus();
+    return ::tensorflow::errors::InvalidArgument(
+        "MemoryPatternBound supports one channel and one group, got groups=", l.groups,
+        " channels=", l.channels);
+  }
+
+  static void Forward(const Layout& l, Method, double, const float* x, const float* y, const bool*,
+                      float* out, double* st, int64_t begin, int64_t end) {
+    std::fill(st + begin * kStatsPerRow, st + end * kStatsPerRow, 0.0);
+    memory_pattern_read2_write1(x, y, out, begin * l.time, end * l.time, /*stream=*/false);
+  }
+
+  static void Backward(const Layout& l, Method, double, const float* g, const float* x,
+                       const float* y, const bool*, const double*, float* gx, float* gy,
+                       int64_t begin, int64_t end, bool time_const) {
+    // As the engine's backward: x, y, a per-step g unless constant along time
+    // (then one value per row, not read per step), and the wanted gradients.
+    const int64_t arrays = 2 + (time_const ? 0 : 1) + (gx ? 1 : 0) + (gy ? 1 : 0);
+    const bool stream = streams_outputs(arrays * l.elements() * int64_t{sizeof(float)});
+    for (float* out : {gx, gy}) {
+      if (!out) continue;
+      if (time_const)
+        memory_pattern_read2_write1(x, y, out, begin * l.time, end * l.time, stream);
+      else
+        memory_pattern_read3_write1(g, x, y, out, begin * l.time, end * l.time, stream);
+    }
+  }
+};
+
+template <typename T, typename Engine = FusedEngine>
 class CorrLossOp : public OpKernel {
  public:
   explicit CorrLossOp(OpKernelConstruction* ctx) : OpKernel(ctx) { ReadAttrs(ctx, &attrs_); }
@@ -49,6 +111,7 @@ class CorrLossOp : public OpKernel {
     Tensor* loss = nullptr;
     Tensor* stats = nullptr;
     OP_REQUIRES_OK(ctx, PrepareForward(ctx, attrs_, &layout, &eps, &loss, &stats));
+    OP_REQUIRES_OK(ctx, Engine::Check(layout));
     const Tensor& y_true = ctx->input(0);
     const Tensor& y_pred = ctx->input(1);
     const Tensor& mask = ctx->input(2);
@@ -60,11 +123,7 @@ class CorrLossOp : public OpKernel {
     if (loss_is_all_zero(layout)) std::fill(out, out + layout.loss_elements(), T(0));
     const OpAttrs a = attrs_;
     RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
-      if constexpr (std::is_same_v<T, Eigen::half>)
-        if (corr_loss_forward_binary16(layout, a.method, eps, Bits(x), Bits(y), m, Bits(out), st,
-                                       begin, end))
-          return;
-      corr_loss_forward<T>(layout, a.method, eps, x, y, m, out, st, begin, end);
+      Engine::Forward(layout, a.method, eps, x, y, m, out, st, begin, end);
     });
   }
 
@@ -72,7 +131,7 @@ class CorrLossOp : public OpKernel {
   OpAttrs attrs_;
 };
 
-template <typename T>
+template <typename T, typename Engine = FusedEngine>
 class CorrLossGradOp : public OpKernel {
  public:
   explicit CorrLossGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) { ReadAttrs(ctx, &attrs_); }
@@ -85,6 +144,7 @@ class CorrLossGradOp : public OpKernel {
     bool time_const = false;
     OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_buffers=*/true, &layout, &eps,
                                            &time_const, &gx, &gy));
+    OP_REQUIRES_OK(ctx, Engine::Check(layout));
     const Tensor& grad = ctx->input(0);
     const Tensor& y_true = ctx->input(1);
     const Tensor& y_pred = ctx->input(2);
@@ -97,88 +157,7 @@ class CorrLossGradOp : public OpKernel {
     const double* st = stats.flat<double>().data();
     const OpAttrs a = attrs_;
     RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
-      if constexpr (std::is_same_v<T, Eigen::half>)
-        if (corr_loss_backward_binary16(layout, a.method, eps, Bits(g), Bits(x), Bits(y), m, st,
-                                        Bits(gx), Bits(gy), begin, end, time_const))
-          return;
-      corr_loss_backward<T>(layout, a.method, eps, g, x, y, m, st, gx, gy, begin, end, time_const);
-    });
-  }
-
- private:
-  OpAttrs attrs_;
-};
-
-// The memory-pattern bound ops (core/memory_pattern.h; benchmarks only): the
-// fused ops' validation, allocation and buffer reuse, with the engine
-// replaced by loops that only move its bytes. One channel and one group only
-// (the floor targets' shapes), so that the loss and the data are the same
-// size; float32 only.
-Status CheckBoundLayout(const Layout& layout) {
-  if (layout.channels == 1 && layout.groups == 1) return ::tensorflow::OkStatus();
-  return ::tensorflow::errors::InvalidArgument(
-      "MemoryPatternBound supports one channel and one group, got groups=", layout.groups,
-      " channels=", layout.channels);
-}
-
-class MemoryPatternBoundOp : public OpKernel {
- public:
-  explicit MemoryPatternBoundOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    ReadAttrs(ctx, &attrs_);
-  }
-
-  void Compute(OpKernelContext* ctx) override {
-    Layout layout;
-    double eps = 0;
-    Tensor* loss = nullptr;
-    Tensor* stats = nullptr;
-    OP_REQUIRES_OK(ctx, PrepareForward(ctx, attrs_, &layout, &eps, &loss, &stats));
-    OP_REQUIRES_OK(ctx, CheckBoundLayout(layout));
-    const float* x = ctx->input(0).flat<float>().data();
-    const float* y = ctx->input(1).flat<float>().data();
-    float* out = loss->flat<float>().data();
-    stats->flat<double>().setZero();
-    const int64_t len = layout.time;
-    RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
-      memory_pattern_read2_write1(x, y, out, begin * len, end * len, /*stream=*/false);
-    });
-  }
-
- private:
-  OpAttrs attrs_;
-};
-
-class MemoryPatternBoundGradOp : public OpKernel {
- public:
-  explicit MemoryPatternBoundGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    ReadAttrs(ctx, &attrs_);
-  }
-
-  void Compute(OpKernelContext* ctx) override {
-    Layout layout;
-    double eps = 0;
-    float* gx = nullptr;
-    float* gy = nullptr;
-    bool time_const = false;
-    OP_REQUIRES_OK(ctx, PrepareBackward<float>(ctx, attrs_, /*may_reuse_buffers=*/true, &layout,
-                                               &eps, &time_const, &gx, &gy));
-    OP_REQUIRES_OK(ctx, CheckBoundLayout(layout));
-    const float* x = ctx->input(1).flat<float>().data();
-    const float* y = ctx->input(2).flat<float>().data();
-    const float* g = ctx->input(0).flat<float>().data();
-    // As the engine's backward: x, y, a per-step g unless constant along time
-    // (then one value per row, not read per step), and the wanted gradients.
-    const int64_t arrays = 2 + (time_const ? 0 : 1) + (gx ? 1 : 0) + (gy ? 1 : 0);
-    const bool stream = streams_outputs(arrays * layout.elements() * int64_t{sizeof(float)});
-    const int64_t len = layout.time;
-    RunOnWorkers(ctx, layout, [&](int64_t begin, int64_t end) {
-      for (float* out : {gx, gy}) {
-        if (!out) continue;
-        if (time_const)
-          memory_pattern_read2_write1(x, y, out, begin * len, end * len, stream);
-        else
-          memory_pattern_read3_write1(g, x, y, out, begin * len, end * len, stream);
-      }
+      Engine::Backward(layout, a.method, eps, g, x, y, m, st, gx, gy, begin, end, time_const);
     });
   }
 
@@ -188,11 +167,11 @@ class MemoryPatternBoundGradOp : public OpKernel {
 
 REGISTER_KERNEL_BUILDER(
     Name("Corrops>MemoryPatternBound").Device(::tensorflow::DEVICE_CPU).TypeConstraint<float>("T"),
-    MemoryPatternBoundOp);
+    (CorrLossOp<float, MemoryPatternEngine>));
 REGISTER_KERNEL_BUILDER(Name("Corrops>MemoryPatternBoundGrad")
                             .Device(::tensorflow::DEVICE_CPU)
                             .TypeConstraint<float>("T"),
-                        MemoryPatternBoundGradOp);
+                        (CorrLossGradOp<float, MemoryPatternEngine>));
 
 #define CORROPS_REGISTER_CPU(T)                                                             \
   REGISTER_KERNEL_BUILDER(                                                                  \
