@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import report
-from benchmarks.contenders import LOOP_OVERHEAD, Case, floor_bytes
+from benchmarks.contenders import LOOP_OVERHEAD, MEMORY_BOUND, Case, floor_bytes
 
 BANDWIDTH = 40.0  # GB/s
 
@@ -46,6 +46,7 @@ def rows() -> list[dict]:
         _row(LOOP_OVERHEAD, big, _floor_seconds(big) / 0.9),
         _row("fused", big, 1.5 * _floor_seconds(big) / 0.8, masked=True),  # 1.5x: not met
         _row("fused", (64, 65536, 1), _floor_seconds((64, 65536, 1)) / 0.5),  # 0.5: not met
+        _row(MEMORY_BOUND.name, (64, 65536, 1), _floor_seconds((64, 65536, 1)) / 0.7),
     ]
     return out
 
@@ -81,7 +82,10 @@ def test_targets(rows):
         "same arrays (0.800 ms))",
         True,
     )
-    assert got["floor time / fused time, (64, 65536, 1)"] == ("0.50", False)
+    assert got["floor time / fused time, (64, 65536, 1)"] == (
+        "0.50 (at most 0.70: memory-pattern bound)",
+        False,
+    )
     assert got["peak temporary memory fused / fallback graph, (256, 4096, 1)"] == ("0.00", True)
     scaling, met = got["fused intra-op threads 1 -> 2, (256, 4096, 1)"]
     # 24 MiB (no per-step g read) at 36 GB/s: 0.699 ms; 2 ms / 0.699 ms = 2.86x.
@@ -101,6 +105,9 @@ def test_targets(rows):
     assert reachable["fused vs seed tf.function, (64, 1000, 1)"] is True
     assert reachable["fused intra-op threads 1 -> 2, (256, 4096, 1)"] is True
     assert reachable["fused vs seed XLA, (256, 4096, 1)"] is None
+    # The floor: the memory-pattern bound where it was timed (0.70 >= 0.65).
+    assert reachable["floor time / fused time, (64, 65536, 1)"] is True
+    assert reachable["floor time / fused time, (256, 4096, 1)"] is None
 
 
 def test_unreachable_targets_say_so():
@@ -122,6 +129,16 @@ def test_unreachable_targets_say_so():
     threads = by["fused intra-op threads 1 -> 2, (256, 4096, 1)"]
     assert (threads.met, threads.reachable) == (False, False)
     assert "at most 1.47x" in threads.measured
+    big = (64, 65536, 1)
+    floor_rows = [
+        _row("fused", big, _floor_seconds(big) / 0.5),
+        _row(MEMORY_BOUND.name, big, _floor_seconds(big) / 0.6),  # the bound: 0.60 < 0.65
+    ]
+    floor = {t.name: t for t in report.evaluate_targets(floor_rows, BANDWIDTH, None, None)}[
+        "floor time / fused time, (64, 65536, 1)"
+    ]
+    assert (floor.met, floor.reachable) == (False, False)
+    assert floor.measured == "0.50 (at most 0.60: memory-pattern bound)"
     rows[2] = _row(LOOP_OVERHEAD, shape, 5e-6)  # 2.0x, bound 6x: a plain miss
     small = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}[
         "fused vs seed tf.function, (20, 100, 1)"
@@ -169,11 +186,13 @@ def test_write_report_thread_scaling(rows, tmp_path: Path):
 
 def test_paired_script_measures_every_member():
     """The round-robin target measurement runs (one round under the smoke
-    run) and returns a time for each member and each paired loop overhead."""
+    run) and returns a time for each member, each paired loop overhead and
+    each floor shape's memory-pattern bound."""
     out = report.run_script(report.PAIRED_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
     got = {(r["contender"], tuple(r["shape"]), r["masked"]) for r in out["rows"]}
     want = {m for group in report.PAIRED_GROUPS for m in group}
     want |= {(LOOP_OVERHEAD, s, False) for s in report.PAIRED_OVERHEAD}
+    want |= {(MEMORY_BOUND.name, s, False) for s in report.PAIRED_FLOOR}
     assert got == want
     assert all(r["seconds"] > 0 and r["backward"] for r in out["rows"])
     assert out["bandwidth"] > 0
