@@ -97,14 +97,13 @@ def summary(label: str, runs: list[dict]) -> list[str]:
         ]
         lines.append(f"  process {i + 1}: {run['bandwidth']:.1f} GB/s; " + "; ".join(cells))
         for k, (f, _, b) in ratios.items():
-            per_shape.setdefault(k, {"fused": [], "bound": []})
-            per_shape[k]["fused"].append(f)
-            per_shape[k]["bound"].append(b)
+            series = per_shape.setdefault(k, {"fused": [], "memory-pattern bound": []})
+            series["fused"].append(f)
+            series["memory-pattern bound"].append(b)
     for k, series in per_shape.items():
         for name, values in series.items():
-            label = "fused" if name == "fused" else "memory-pattern bound"
             lines.append(
-                f"  {k} {label}: median {statistics.median(values):.2f}, "
+                f"  {k} {name}: median {statistics.median(values):.2f}, "
                 f"range {min(values):.2f}-{max(values):.2f}, "
                 f">= {TARGET} in {sum(v >= TARGET for v in values)} of {len(values)} processes"
             )

@@ -17,46 +17,56 @@
 
 namespace corrops {
 
-// out[t] = a[t] * b[t] for t in [lo, hi): read two arrays, write one, with
-// streaming stores when `stream` (as the engine's backward above
-// stream_store_min_bytes()), else ordinary ones (as the forward's loss).
-inline void memory_pattern_read2_write1(const float* a, const float* b, float* out, int64_t lo,
-                                        int64_t hi, bool stream) {
+// out[t] = one(t) for t in [lo, hi), four at a time from vec(t) where out is
+// 16-byte aligned: with streaming stores when `stream` (as the engine's
+// backward above stream_store_min_bytes()), else ordinary ones (as the
+// forward's loss).
+template <typename Vec, typename One>
+inline void memory_pattern_loop(float* out, int64_t lo, int64_t hi, bool stream, const Vec& vec,
+                                const One& one) {
   int64_t t = lo;
 #if defined(__SSE2__)
   if (stream) {
-    for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 16 != 0; ++t) out[t] = a[t] * b[t];
-    for (; t + 4 <= hi; t += 4)
-      _mm_stream_ps(out + t, _mm_mul_ps(_mm_loadu_ps(a + t), _mm_loadu_ps(b + t)));
-    for (; t < hi; ++t) out[t] = a[t] * b[t];
+    for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 16 != 0; ++t) out[t] = one(t);
+    for (; t + 4 <= hi; t += 4) _mm_stream_ps(out + t, vec(t));
+    for (; t < hi; ++t) out[t] = one(t);
     stream_store_fence();
     return;
   }
 #else
   (void)stream;
+  (void)vec;
 #endif
-  for (; t < hi; ++t) out[t] = a[t] * b[t];
+  for (; t < hi; ++t) out[t] = one(t);
+}
+
+// out[t] = a[t] * b[t]: read two arrays, write one.
+inline void memory_pattern_read2_write1(const float* a, const float* b, float* out, int64_t lo,
+                                        int64_t hi, bool stream) {
+  memory_pattern_loop(
+      out, lo, hi, stream,
+#if defined(__SSE2__)
+      [&](int64_t t) { return _mm_mul_ps(_mm_loadu_ps(a + t), _mm_loadu_ps(b + t)); },
+#else
+      nullptr,
+#endif
+      [&](int64_t t) { return a[t] * b[t]; });
 }
 
 // out[t] = g[t] * a[t] + b[t]: the backward's pattern with a per-step g.
 inline void memory_pattern_read3_write1(const float* g, const float* a, const float* b, float* out,
                                         int64_t lo, int64_t hi, bool stream) {
-  int64_t t = lo;
+  memory_pattern_loop(
+      out, lo, hi, stream,
 #if defined(__SSE2__)
-  if (stream) {
-    for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 16 != 0; ++t)
-      out[t] = g[t] * a[t] + b[t];
-    for (; t + 4 <= hi; t += 4)
-      _mm_stream_ps(out + t, _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(g + t), _mm_loadu_ps(a + t)),
-                                        _mm_loadu_ps(b + t)));
-    for (; t < hi; ++t) out[t] = g[t] * a[t] + b[t];
-    stream_store_fence();
-    return;
-  }
+      [&](int64_t t) {
+        return _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(g + t), _mm_loadu_ps(a + t)),
+                          _mm_loadu_ps(b + t));
+      },
 #else
-  (void)stream;
+      nullptr,
 #endif
-  for (; t < hi; ++t) out[t] = g[t] * a[t] + b[t];
+      [&](int64_t t) { return g[t] * a[t] + b[t]; });
 }
 
 }  // namespace corrops
