@@ -1,6 +1,7 @@
 """The CPU engine's run-time instruction-set dispatch (csrc/core/cpu_dispatch.h):
-the AVX2 copy is really confined to its namespace (the binary stays portable),
-and the portable copy gives the same results through TF."""
+the AVX2 and AVX-512 copies are really confined to their namespaces (the
+binary stays portable), the best copy the CPU has is the one in use, and the
+lesser copies give the same results through TF."""
 
 from __future__ import annotations
 
@@ -24,12 +25,30 @@ _FUNCTION = re.compile(r"^[0-9a-f]+ <(.*)>:$")
 _VEX = re.compile(r"^\s+[0-9a-f]+:\s+v[a-z0-9]+\s")
 
 
-def _cpu_has_avx2_fma() -> bool:
+def _cpu_flags() -> str:
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return bool(re.search(r"\bavx2\b", flags)) and bool(re.search(r"\bfma\b", flags))
+        return ""
+
+
+def _has_flags(*names: str) -> bool:
+    flags = _cpu_flags()
+    return all(re.search(rf"\b{name}\b", flags) for name in names)
+
+
+def _best_isa() -> str:
+    """The engine copy cpu_dispatch.cc must pick on this CPU (read from /proc/cpuinfo)."""
+    if os.uname().machine != "x86_64" or not _has_flags("avx2", "fma", "f16c"):
+        return "generic"
+    if _has_flags("avx512f", "avx512vl", "avx512bw", "avx512dq"):
+        return "avx512"
+    return "avx2"
+
+
+# The copies below the best one, each forced with CORROPS_CPU_ISA.
+_LESSER_ISAS = {"generic": [], "avx2": ["generic"], "avx512": ["generic", "avx2"]}[_best_isa()]
+_SIMD_NAMESPACES = ("corrops::avx2::", "corrops::avx512::")
 
 
 def _functions_using_avx(library: Path) -> set[str]:
@@ -50,39 +69,47 @@ def _functions_using_avx(library: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("pattern", ["_corrops_ops*.so", "_corrops_numpy*.so"])
-def test_avx_instructions_only_in_the_avx2_engine(pattern):
+def test_avx_instructions_only_in_the_simd_engines(pattern):
     if shutil.which("objdump") is None:
         pytest.skip("objdump (binutils) is not installed: cannot disassemble")
     libraries = sorted(PACKAGE.glob(pattern))
     assert libraries, f"no {pattern} in {PACKAGE}"
     using = _functions_using_avx(libraries[0])
-    outside = sorted(f for f in using if "corrops::avx2::" not in f)
-    assert not outside, f"AVX instructions outside corrops::avx2 (not portable): {outside[:5]}"
-    if _cpu_has_avx2_fma() and os.uname().machine == "x86_64":
-        assert any("corrops::avx2::" in f for f in using), "the AVX2 engine was not built"
+    outside = sorted(f for f in using if not any(ns in f for ns in _SIMD_NAMESPACES))
+    assert not outside, f"AVX instructions outside the SIMD engines (not portable): {outside[:5]}"
+    if os.uname().machine == "x86_64":
+        for ns in _SIMD_NAMESPACES:
+            assert any(ns in f for f in using), f"the {ns} engine was not built"
 
 
 def test_active_isa_matches_the_cpu():
     from corrops import _corrops_numpy
 
-    want = "avx2" if _cpu_has_avx2_fma() and os.uname().machine == "x86_64" else "generic"
-    assert _corrops_numpy.cpu_isa() == want
+    assert _corrops_numpy.cpu_isa() == _best_isa()
 
 
-def test_generic_engine_gives_the_same_results(tmp_path):
-    # Everything else in the test suite runs the engine this CPU selects
-    # (AVX2 here); this runs the portable copy through TF in a subprocess.
-    env = dict(os.environ, CORROPS_CPU_ISA="generic", PYTHONPATH=str(ROOT))
-    out_generic = tmp_path / "generic.npz"
-    out_default = tmp_path / "default.npz"
+@pytest.fixture(scope="module")
+def default_engine_outputs(tmp_path_factory) -> Path:
+    return _engine_outputs(tmp_path_factory.mktemp("isa") / "default.npz", "auto")
+
+
+def _engine_outputs(path: Path, isa: str) -> Path:
+    env = dict(os.environ, CORROPS_CPU_ISA=isa, PYTHONPATH=str(ROOT))
     worker = ROOT / "tests" / "workers" / "engine_outputs.py"
-    for path, e in ((out_generic, env), (out_default, dict(env, CORROPS_CPU_ISA="auto"))):
-        subprocess.run([sys.executable, str(worker), str(path)], env=e, check=True, timeout=300)
-    generic, default = np.load(out_generic), np.load(out_default)
-    assert str(generic["isa"]) == "generic"
-    want = "avx2" if _cpu_has_avx2_fma() and os.uname().machine == "x86_64" else "generic"
-    assert str(default["isa"]) == want
-    for key in generic.files:
+    subprocess.run([sys.executable, str(worker), str(path)], env=env, check=True, timeout=300)
+    return path
+
+
+@pytest.mark.skipif(not _LESSER_ISAS, reason="this CPU runs only the generic engine")
+@pytest.mark.parametrize("isa", _LESSER_ISAS or ["none"])
+def test_lesser_engine_gives_the_same_results(tmp_path, default_engine_outputs, isa):
+    # Everything else in the test suite runs the engine this CPU selects;
+    # this runs each lesser copy through TF in a subprocess.
+    lesser = np.load(_engine_outputs(tmp_path / f"{isa}.npz", isa))
+    default = np.load(default_engine_outputs)
+    assert str(lesser["isa"]) == isa
+    assert str(default["isa"]) == _best_isa()
+    for key in lesser.files:
         if key == "isa":
             continue
         # float16: the AVX2 build widens rows to float (F16C) and runs the
@@ -90,6 +117,4 @@ def test_generic_engine_gives_the_same_results(tmp_path):
         # float math up to FMA, so outputs differ by at most a half ulp or so.
         tol = {"float64": 1e-12, "float32": 2e-5, "float16": 2e-3}[key.split("_")[1]]
         scale = max(1.0, float(np.max(np.abs(default[key]))))
-        np.testing.assert_allclose(
-            generic[key], default[key], rtol=0, atol=tol * scale, err_msg=key
-        )
+        np.testing.assert_allclose(lesser[key], default[key], rtol=0, atol=tol * scale, err_msg=key)

@@ -20,10 +20,27 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
+bool cpu_has_avx512() {
+#if defined(CORROPS_HAVE_AVX512_ENGINE) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();  // as above, includes the OS's saving of the zmm and mask registers
+  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
+
+CpuIsa best_isa() {
+  if (cpu_has_avx512()) return CpuIsa::kAvx512;
+  return cpu_has_avx2_fma() ? CpuIsa::kAvx2 : CpuIsa::kGeneric;
+}
+
 CpuIsa initial_isa() {
   const char* want = std::getenv("CORROPS_CPU_ISA");
   if (want != nullptr && std::strcmp(want, "generic") == 0) return CpuIsa::kGeneric;
-  return cpu_has_avx2_fma() ? CpuIsa::kAvx2 : CpuIsa::kGeneric;
+  if (want != nullptr && std::strcmp(want, "avx2") == 0 && cpu_has_avx2_fma()) return CpuIsa::kAvx2;
+  return best_isa();
 }
 
 std::atomic<CpuIsa>& isa_slot() {
@@ -58,7 +75,16 @@ void set_stream_store_min_bytes(int64_t bytes) {
 
 CpuIsa active_cpu_isa() { return isa_slot().load(std::memory_order_relaxed); }
 
-bool cpu_isa_available(CpuIsa isa) { return isa == CpuIsa::kGeneric || cpu_has_avx2_fma(); }
+bool cpu_isa_available(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAvx512:
+      return cpu_has_avx512();
+    case CpuIsa::kAvx2:
+      return cpu_has_avx2_fma();
+    default:
+      return true;
+  }
+}
 
 bool set_cpu_isa(CpuIsa isa) {
   if (!cpu_isa_available(isa)) return false;
@@ -66,13 +92,22 @@ bool set_cpu_isa(CpuIsa isa) {
   return true;
 }
 
-const char* cpu_isa_name(CpuIsa isa) { return isa == CpuIsa::kAvx2 ? "avx2" : "generic"; }
+const char* cpu_isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAvx512:
+      return "avx512";
+    case CpuIsa::kAvx2:
+      return "avx2";
+    default:
+      return "generic";
+  }
+}
 
 bool corr_loss_forward_binary16(const Layout& l, Method method, double eps, const uint16_t* y_true,
                                 const uint16_t* y_pred, const bool* mask, uint16_t* loss,
                                 double* stats, int64_t begin, int64_t end) {
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
-  if (active_cpu_isa() == CpuIsa::kAvx2 && num_work_units(l) == l.outer) {
+  if (active_cpu_isa() != CpuIsa::kGeneric && num_work_units(l) == l.outer) {
     avx2::corr_loss_forward_binary16_slabs(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
                                            end);
     return true;
@@ -86,7 +121,7 @@ bool corr_loss_backward_binary16(const Layout& l, Method method, double eps, con
                                  const double* stats, uint16_t* grad_true, uint16_t* grad_pred,
                                  int64_t begin, int64_t end, bool grad_time_const) {
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
-  if (active_cpu_isa() == CpuIsa::kAvx2 && num_work_units(l) == l.outer) {
+  if (active_cpu_isa() != CpuIsa::kGeneric && num_work_units(l) == l.outer) {
     avx2::corr_loss_backward_binary16_slabs(l, method, eps, grad, y_true, y_pred, mask, stats,
                                             grad_true, grad_pred, begin, end, grad_time_const);
     return true;

@@ -1,8 +1,9 @@
 // Run-time choice of the CPU engine's instruction set. The engine
-// (cpu_engine.h) is compiled for the portable baseline and, on x86-64, once
-// more for AVX2 + FMA + F16C (cpu_engine_avx2.cc); float, double and IEEE
-// binary16 (see corr_loss_forward_binary16) use the AVX2 copy when the CPU
-// has it. No -march=native: one binary runs everywhere.
+// (cpu_engine.h) is compiled for the portable baseline and, on x86-64, twice
+// more: for AVX2 + FMA + F16C (cpu_engine_avx2.cc) and for AVX-512 with
+// 512-bit vectors (cpu_engine_avx512.cc). float and double use the widest
+// copy the CPU has; IEEE binary16 (see corr_loss_forward_binary16) uses the
+// AVX2 copy on any CPU with AVX2. No -march=native: one binary runs everywhere.
 // Results are bitwise reproducible on one machine (the choice is fixed per
 // process); the two copies may differ in the last bits (FMA contraction).
 #pragma once
@@ -14,10 +15,11 @@
 
 namespace corrops {
 
-enum class CpuIsa { kGeneric, kAvx2 };
+enum class CpuIsa { kGeneric, kAvx2, kAvx512 };
 
 // The instruction set in use: the best the CPU supports, unless the
-// environment variable CORROPS_CPU_ISA says "generic" (read once).
+// environment variable CORROPS_CPU_ISA names a lesser one, "generic" or
+// "avx2" (read once; a name the CPU cannot run, or "auto", means the best).
 CpuIsa active_cpu_isa();
 // Whether this build and this CPU can run `isa`.
 bool cpu_isa_available(CpuIsa isa);
@@ -26,15 +28,22 @@ bool cpu_isa_available(CpuIsa isa);
 bool set_cpu_isa(CpuIsa isa);
 const char* cpu_isa_name(CpuIsa isa);
 
+// One engine copy's entry points, declared in its namespace; each is defined
+// (float and double instantiated) in its cpu_engine_<isa>.cc.
+#define CORROPS_DECLARE_ENGINE()                                                                   \
+  template <typename T>                                                                            \
+  void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true,              \
+                         const T* y_pred, const bool* mask, T* loss, double* stats, int64_t begin, \
+                         int64_t end);                                                             \
+  template <typename T>                                                                            \
+  void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad,               \
+                          const T* y_true, const T* y_pred, const bool* mask, const double* stats, \
+                          T* grad_true, T* grad_pred, int64_t begin, int64_t end,                  \
+                          bool grad_time_const);
+
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
-namespace avx2 {  // defined (float and double instantiated) in cpu_engine_avx2.cc
-template <typename T>
-void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true, const T* y_pred,
-                       const bool* mask, T* loss, double* stats, int64_t begin, int64_t end);
-template <typename T>
-void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
-                        const T* y_pred, const bool* mask, const double* stats, T* grad_true,
-                        T* grad_pred, int64_t begin, int64_t end, bool grad_time_const);
+namespace avx2 {
+CORROPS_DECLARE_ENGINE()
 // binary16 slabs widened to float (see corr_loss_forward_binary16).
 void corr_loss_forward_binary16_slabs(const Layout& l, Method method, double eps,
                                       const uint16_t* y_true, const uint16_t* y_pred,
@@ -48,11 +57,17 @@ void corr_loss_backward_binary16_slabs(const Layout& l, Method method, double ep
                                        bool grad_time_const);
 }  // namespace avx2
 #endif
+#if defined(CORROPS_HAVE_AVX512_ENGINE)
+namespace avx512 {
+CORROPS_DECLARE_ENGINE()
+}  // namespace avx512
+#endif
+#undef CORROPS_DECLARE_ENGINE
 
 // IEEE binary16 (e.g. Eigen::half, passed as its bits) through the AVX2
 // copy: each work unit's outer slab is widened to float with F16C and run by
-// the float engine. Returns false, doing nothing, when the AVX2 copy is not
-// active or a work unit is not a whole slab (more than 64 columns per slab,
+// the AVX2 float engine. Returns false, doing nothing, when the active copy
+// is the generic one or a work unit is not a whole slab (more than 64 columns per slab,
 // see num_work_units); the caller then runs the portable engine on its own
 // half type. Same work units, so any split of [begin, end) is allowed.
 bool corr_loss_forward_binary16(const Layout& l, Method method, double eps, const uint16_t* y_true,
@@ -63,13 +78,9 @@ bool corr_loss_backward_binary16(const Layout& l, Method method, double eps, con
                                  const double* stats, uint16_t* grad_true, uint16_t* grad_pred,
                                  int64_t begin, int64_t end, bool grad_time_const = false);
 
+// The types the SIMD copies (AVX2, AVX-512) are instantiated for.
 template <typename T>
-constexpr bool kHasAvx2Engine =
-#if defined(CORROPS_HAVE_AVX2_ENGINE)
-    std::is_same_v<T, float> || std::is_same_v<T, double>;
-#else
-    false;
-#endif
+constexpr bool kHasSimdEngine = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
 using generic::corr_coefficients;
 using generic::loss_is_all_zero;
@@ -80,8 +91,14 @@ using generic::work_unit_cost;
 template <typename T>
 void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true, const T* y_pred,
                        const bool* mask, T* loss, double* stats, int64_t begin, int64_t end) {
+#if defined(CORROPS_HAVE_AVX512_ENGINE)
+  if constexpr (kHasSimdEngine<T>)
+    if (active_cpu_isa() == CpuIsa::kAvx512)
+      return avx512::corr_loss_forward<T>(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
+                                          end);
+#endif
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
-  if constexpr (kHasAvx2Engine<T>)
+  if constexpr (kHasSimdEngine<T>)
     if (active_cpu_isa() == CpuIsa::kAvx2)
       return avx2::corr_loss_forward<T>(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
                                         end);
@@ -94,8 +111,14 @@ template <typename T>
 void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
                         const T* y_pred, const bool* mask, const double* stats, T* grad_true,
                         T* grad_pred, int64_t begin, int64_t end, bool grad_time_const = false) {
+#if defined(CORROPS_HAVE_AVX512_ENGINE)
+  if constexpr (kHasSimdEngine<T>)
+    if (active_cpu_isa() == CpuIsa::kAvx512)
+      return avx512::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats,
+                                           grad_true, grad_pred, begin, end, grad_time_const);
+#endif
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
-  if constexpr (kHasAvx2Engine<T>)
+  if constexpr (kHasSimdEngine<T>)
     if (active_cpu_isa() == CpuIsa::kAvx2)
       return avx2::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats,
                                          grad_true, grad_pred, begin, end, grad_time_const);

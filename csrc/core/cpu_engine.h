@@ -32,7 +32,8 @@
 
 // The engine is compiled once per instruction set, each copy in its own
 // namespace so the copies never merge at link time: `generic` (the baseline
-// x86-64 / any target) here, `avx2` from cpu_engine_avx2.cc. Callers use
+// x86-64 / any target) here, `avx2` from cpu_engine_avx2.cc and `avx512` from
+// cpu_engine_avx512.cc. Callers use
 // core/cpu_dispatch.h, which picks one at run time.
 #ifndef CORROPS_ENGINE_ISA
 #define CORROPS_ENGINE_ISA generic

@@ -21,17 +21,13 @@
 #include "core/cpu_engine.h"
 #pragma GCC pop_options
 
+#include "core/engine_instantiate.h"
+
 namespace corrops {
 namespace avx2 {
 
-#define CORROPS_INSTANTIATE(T)                                                                     \
-  template void corr_loss_forward<T>(const Layout&, Method, double, const T*, const T*,            \
-                                     const bool*, T*, double*, int64_t, int64_t);                  \
-  template void corr_loss_backward<T>(const Layout&, Method, double, const T*, const T*, const T*, \
-                                      const bool*, const double*, T*, T*, int64_t, int64_t, bool);
-CORROPS_INSTANTIATE(float)
-CORROPS_INSTANTIATE(double)
-#undef CORROPS_INSTANTIATE
+CORROPS_INSTANTIATE_ENGINE(float)
+CORROPS_INSTANTIATE_ENGINE(double)
 
 // ----------------------------------------------------------- binary16 slabs
 // IEEE binary16 (Eigen::half's bits), one outer slab (time x groups x

@@ -179,7 +179,7 @@ PYBIND11_MODULE(_corrops_numpy, mod) {
   mod.attr("stats_per_row") = corrops::kStatsPerRow;
   mod.def(
       "cpu_isa", [] { return std::string(corrops::cpu_isa_name(corrops::active_cpu_isa())); },
-      "Instruction set of the CPU engine in use in this process: 'avx2' or 'generic'.");
+      "Instruction set of the CPU engine in use in this process: 'avx512', 'avx2' or 'generic'.");
   mod.def("stream_store_min_bytes", &corrops::stream_store_min_bytes,
           "Bytes (inputs + outputs of one backward) above which the CPU engine writes the "
           "gradients with non-temporal stores. Process-wide within this module (the TF op "

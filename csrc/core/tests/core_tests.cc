@@ -366,18 +366,20 @@ void CheckBinary16(std::mt19937& rng) {
           l, Method::kCcc, 1e-7, reinterpret_cast<const uint16_t*>(g.data()),
           reinterpret_cast<const uint16_t*>(x.data()), reinterpret_cast<const uint16_t*>(y.data()),
           mask, stats.data(), nullptr, reinterpret_cast<uint16_t*>(gy.data()), 0, units);
-      const bool avx2 = corrops::active_cpu_isa() == corrops::CpuIsa::kAvx2;
-      EXPECT(ran == avx2 && ran_back == avx2, "binary16 runs exactly when AVX2 is active");
+      // Any SIMD copy (AVX2 or AVX-512) runs binary16 through the AVX2 slabs.
+      const bool avx2 = corrops::active_cpu_isa() != corrops::CpuIsa::kGeneric;
+      EXPECT(ran == avx2 && ran_back == avx2, "binary16 runs exactly when a SIMD copy is active");
       if (!avx2) continue;
-      // By hand: widen, float engine, narrow.
+      // By hand: widen, the AVX2 float engine (whichever SIMD copy is active), narrow.
       const std::vector<float> xf(x.begin(), x.end()), yf(y.begin(), y.end()),
           gf(g.begin(), g.end());
       std::vector<float> lf(n), gyf(n);
       std::vector<double> sf(l.rows() * corrops::kStatsPerRow);
-      corrops::corr_loss_forward<float>(l, Method::kCcc, 1e-7, xf.data(), yf.data(), mask,
-                                        lf.data(), sf.data(), 0, units);
-      corrops::corr_loss_backward<float>(l, Method::kCcc, 1e-7, gf.data(), xf.data(), yf.data(),
-                                         mask, sf.data(), nullptr, gyf.data(), 0, units);
+      corrops::avx2::corr_loss_forward<float>(l, Method::kCcc, 1e-7, xf.data(), yf.data(), mask,
+                                              lf.data(), sf.data(), 0, units);
+      corrops::avx2::corr_loss_backward<float>(l, Method::kCcc, 1e-7, gf.data(), xf.data(),
+                                               yf.data(), mask, sf.data(), nullptr, gyf.data(), 0,
+                                               units, false);
       bool same = stats == sf;
       for (int64_t i = 0; i < n; ++i) {
         const H lw = static_cast<H>(lf[i]), gw = static_cast<H>(gyf[i]);
@@ -392,8 +394,9 @@ void CheckBinary16(std::mt19937& rng) {
           l, Method::kCcc, 1e-7, reinterpret_cast<const uint16_t*>(gc.data()),
           reinterpret_cast<const uint16_t*>(x.data()), reinterpret_cast<const uint16_t*>(y.data()),
           mask, stats.data(), nullptr, reinterpret_cast<uint16_t*>(gy.data()), 0, units, true);
-      corrops::corr_loss_backward<float>(l, Method::kCcc, 1e-7, gcf.data(), xf.data(), yf.data(),
-                                         mask, sf.data(), nullptr, gyf.data(), 0, units, true);
+      corrops::avx2::corr_loss_backward<float>(l, Method::kCcc, 1e-7, gcf.data(), xf.data(),
+                                               yf.data(), mask, sf.data(), nullptr, gyf.data(), 0,
+                                               units, true);
       bool same_c = true;
       for (int64_t i = 0; i < n; ++i) {
         const H gw = static_cast<H>(gyf[i]);
@@ -585,7 +588,8 @@ int main() {
                             // long contiguous rows (masked runs: the unmasked loops on a run)
                             {4, 1000, 1, 1}};
   // Every engine copy this build and CPU can run (cpu_dispatch.h).
-  for (corrops::CpuIsa isa : {corrops::CpuIsa::kGeneric, corrops::CpuIsa::kAvx2}) {
+  for (corrops::CpuIsa isa :
+       {corrops::CpuIsa::kGeneric, corrops::CpuIsa::kAvx2, corrops::CpuIsa::kAvx512}) {
     if (!corrops::set_cpu_isa(isa)) {
       std::printf("engine %s: not available on this build/CPU\n", corrops::cpu_isa_name(isa));
       continue;
