@@ -110,6 +110,13 @@ def test_targets(rows):
     assert reachable["floor time / fused time, (256, 4096, 1)"] is None
 
 
+def test_ratio_text_never_rounds_a_miss_up_to_the_target():
+    assert report.ratio_text(0.6493, 0.65) == "0.649"
+    assert report.ratio_text(0.6503, 0.65) == "0.65"
+    assert report.ratio_text(0.5549, 0.65) == "0.55"
+    assert report.ratio_text(0.644, 0.65) == "0.64"
+
+
 def test_unreachable_targets_say_so():
     """A miss whose measured bound is below the target says so; others don't."""
     shape = (20, 100, 1)
