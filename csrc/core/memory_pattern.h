@@ -19,8 +19,7 @@ namespace corrops {
 
 // out[t] = one(t) for t in [lo, hi), four at a time from vec(t) where out is
 // 16-byte aligned: with streaming stores when `stream` (as the engine's
-// backward above stream_store_min_bytes()), else ordinary ones (as the
-// forward's loss).
+// forward and backward above stream_store_min_bytes()), else ordinary ones.
 template <typename Vec, typename One>
 inline void memory_pattern_loop(float* out, int64_t lo, int64_t hi, bool stream, const Vec& vec,
                                 const One& one) {

@@ -450,6 +450,20 @@ void CheckStreamedStores() {
         std::vector<double> stats(l.rows() * corrops::kStatsPerRow);
         corrops::corr_loss_forward<T>(l, Method::kPearson, 1e-7, x.data(), y.data(), mask,
                                       loss.data(), stats.data(), 0, units);
+        // The forward's streamed loss (contiguous_loss_out), into an unaligned
+        // buffer: the same bits as the plain stores above.
+        for (int64_t shift : {0, 1}) {
+          corrops::set_stream_store_min_bytes(0);
+          std::vector<T> streamed(shift + l.loss_elements(), T(-7));
+          std::vector<double> st(stats.size());
+          corrops::corr_loss_forward<T>(l, Method::kPearson, 1e-7, x.data(), y.data(), mask,
+                                        streamed.data() + shift, st.data(), 0, units);
+          corrops::set_stream_store_min_bytes(big);
+          ++runs;
+          if (st != stats ||
+              std::memcmp(streamed.data() + shift, loss.data(), loss.size() * sizeof(T)) != 0)
+            ++mismatches;
+        }
         // mode 0: both gradients; 1: gy only; 2: gy over g's buffer (per-step g).
         for (int mode = 0; mode < (time_const ? 2 : 3); ++mode)
           for (int64_t shift : {0, 1}) {
