@@ -136,6 +136,23 @@ def test_unreachable_targets_say_so():
     threads = by["fused intra-op threads 1 -> 2, (256, 4096, 1)"]
     assert (threads.met, threads.reachable) == (False, False)
     assert "at most 1.47x" in threads.measured
+    # The bandwidth allows it, the memory-pattern bound on 2 threads does not:
+    # 1.0 ms / 0.7 ms = 1.43x < 1.6x.
+    scaling["1"].update({MEMORY_BOUND.name: 0.9e-3, "bandwidth": 20.0})
+    scaling["2"].update({MEMORY_BOUND.name: 0.7e-3, "bandwidth": 80.0})
+    threads = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, scaling)}[
+        "fused intra-op threads 1 -> 2, (256, 4096, 1)"
+    ]
+    assert (threads.met, threads.reachable) == (False, False)
+    assert (
+        "memory-pattern bound 1 -> 2 threads 0.900 -> 0.700 ms (1.29x), "
+        "so at most 1.43x from this 1-thread time" in threads.measured
+    )
+    scaling["2"][MEMORY_BOUND.name] = 0.5e-3  # 2.0x: both bounds allow it
+    threads = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, scaling)}[
+        "fused intra-op threads 1 -> 2, (256, 4096, 1)"
+    ]
+    assert (threads.met, threads.reachable) == (False, True)
     big = (64, 65536, 1)
     floor_rows = [
         _row("fused", big, _floor_seconds(big) / 0.5),
@@ -228,6 +245,14 @@ def test_engine_script_measures_both_thread_counts():
     """The in-process engine scaling measurement runs (one round under smoke)."""
     out = report.run_script(report.ENGINE_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
     assert set(out) == {"engine_1", "engine_2", "bandwidth_1", "bandwidth_2"}
+    assert all(v > 0 for v in out.values())
+
+
+def test_threads_script_times_the_step_and_its_bounds():
+    """The thread-scaling measurement runs (one round under smoke) and times the
+    fused step, the loop overhead and the memory-pattern bound, with the bandwidth."""
+    out = report.run_script(report.THREADS_SCRIPT, "2", extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    assert set(out) == {"fused", LOOP_OVERHEAD, MEMORY_BOUND.name, "bandwidth"}
     assert all(v > 0 for v in out.values())
 
 
