@@ -8,8 +8,12 @@
 // halves alone (the statistics pass; the loss pass, given the statistics), and
 // three loops that move the same bytes with nothing else to do: read x and y;
 // read x, y and write one array with ordinary stores; the same with streaming
-// stores. The ratios say how far each pass is from its own memory pattern,
-// which TF's timings (allocator, executor, the mean) cannot separate.
+// stores. Then the forward's own pattern with nothing to compute (each row
+// read before its loss is written, as the loss's data dependence demands),
+// row by row and pipelined as the memory-pattern bound's forward runs it
+// (core/memory_pattern.h; both stream the loss where the engine does). The
+// ratios say how far each pass is from its own memory pattern, which TF's
+// timings (allocator, executor, the mean) cannot separate.
 //
 // Then the floor for the shape (the ideal fused forward + backward's
 // 7 arrays at a copy's bandwidth, measured here as benchmarks/report.py
@@ -37,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/memory_pattern.h"
 #include "core/row_math.h"
 #include "core/stream_store.h"
 
@@ -187,6 +192,8 @@ int main(int argc, char** argv) {
     kRead2Write1,
     kRead2Stream1,
     kRead3Stream1,
+    kTwoPassRows,
+    kTwoPassPipelined,
     kCopy,
     kPasses
   };
@@ -198,7 +205,11 @@ int main(int argc, char** argv) {
                                 "read x, y; write 1 (ordinary stores)",
                                 "read x, y; write 1 (streaming stores)",
                                 "read x, y, g; write 1 (streaming stores)",
+                                "two passes per row: read x, y; re-read, write 1",
+                                "the same, pipelined (the bound's forward)",
                                 "copy (memcpy)"};
+  // The loss is streamed where the engine's forward streams it.
+  const bool stream_loss = streams_outputs(3 * static_cast<int64_t>(n) * int64_t{sizeof(float)});
   std::vector<double> best(kPasses, 1e30);
   int next = 0;
   for (int r = 0; r < rounds; ++r)
@@ -246,6 +257,16 @@ int main(int argc, char** argv) {
           case kRead2Stream1:
             read2_stream1(x, y, out, lo, hi);
             break;
+          case kTwoPassRows:
+            for (int64_t u = r0; u < r1; ++u) {
+              sinks[r0] += memory_pattern_read2(x, y, u * t, (u + 1) * t);
+              memory_pattern_product(x, y, out, u * t, (u + 1) * t, stream_loss);
+            }
+            if (stream_loss) stream_store_fence();
+            break;
+          case kTwoPassPipelined:
+            memory_pattern_two_pass_rows(x, y, out, t, r0, r1, stream_loss);
+            break;
           default:  // g: the next set's output, as long untouched as x and y (finite values)
             read3_stream1(x, y, outs[(s + 1) % sets]->p, out, lo, hi);
         }
@@ -256,13 +277,16 @@ int main(int argc, char** argv) {
               t, threads, rounds, sets);
   // Each engine pass against the loop that moves its bytes: the statistics
   // pass reads x, y; the others also write one array with ordinary stores.
+  // The forward also against its own pattern (the bound's forward).
   const int against[kPasses] = {kRead2Write1, kRead2Write1, kRead2, kRead2Write1, -1, -1,
-                                -1,           -1,           -1};
+                                -1,           -1,           -1,     -1,           -1};
   for (int pass = 0; pass < kPasses; ++pass) {
-    std::printf("  %-40s %9.3f ms %6.3f ns/element", names[pass], best[pass] * 1e3,
+    std::printf("  %-48s %9.3f ms %6.3f ns/element", names[pass], best[pass] * 1e3,
                 best[pass] * 1e9 / static_cast<double>(n));
     if (against[pass] >= 0)
       std::printf("  %.2fx \"%s\"", best[pass] / best[against[pass]], names[against[pass]]);
+    if (pass == kForward)
+      std::printf("; %.2fx \"%s\"", best[pass] / best[kTwoPassPipelined], names[kTwoPassPipelined]);
     std::printf("\n");
   }
   // The floor: the ideal fused forward + backward's bytes (read x,
