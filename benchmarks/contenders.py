@@ -81,8 +81,7 @@ LOOP_OVERHEAD = "loop overhead (x*y)"
 
 def _memory_bound(y_true, y_pred, mask=None):
     """Not a contender: the fused step with the engine replaced by loops that
-    move only its bytes, each row read before its loss is written as the
-    loss's data dependence demands (corrops._fused.memory_pattern_bound). Its time is
+    move only its bytes (corrops._fused.memory_pattern_bound). Its time is
     the fastest any kernel with the fused op's structure (one forward op, TF's
     mean, one backward op) can make this step: the floor targets' bound."""
     if mask is not None:

@@ -10,10 +10,10 @@
 // read x, y and write one array with ordinary stores; the same with streaming
 // stores. Then the forward's own pattern with nothing to compute (each row
 // read before its loss is written, as the loss's data dependence demands),
-// row by row and pipelined as the memory-pattern bound's forward runs it
-// (core/memory_pattern.h; both stream the loss where the engine does). The
-// ratios say how far each pass is from its own memory pattern, which TF's
-// timings (allocator, executor, the mean) cannot separate.
+// row by row and pipelined (core/memory_pattern.h; both stream the loss
+// where the engine does). The ratios say how far each pass is from its own
+// memory pattern, which TF's timings (allocator, executor, the mean) cannot
+// separate.
 //
 // Then the floor for the shape (the ideal fused forward + backward's
 // 7 arrays at a copy's bandwidth, measured here as benchmarks/report.py
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
                                 "read x, y; write 1 (streaming stores)",
                                 "read x, y, g; write 1 (streaming stores)",
                                 "two passes per row: read x, y; re-read, write 1",
-                                "the same, pipelined (the bound's forward)",
+                                "the same, pipelined",
                                 "copy (memcpy)"};
   // The loss is streamed where the engine's forward streams it.
   const bool stream_loss = streams_outputs(3 * static_cast<int64_t>(n) * int64_t{sizeof(float)});
@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
               t, threads, rounds, sets);
   // Each engine pass against the loop that moves its bytes: the statistics
   // pass reads x, y; the others also write one array with ordinary stores.
-  // The forward also against its own pattern (the bound's forward).
+  // The forward also against its own pattern (pipelined two passes).
   const int against[kPasses] = {kRead2Write1, kRead2Write1, kRead2, kRead2Write1, -1, -1,
                                 -1,           -1,           -1,     -1,           -1};
   for (int pass = 0; pass < kPasses; ++pass) {

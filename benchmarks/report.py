@@ -529,11 +529,9 @@ def write_report(
             "A floor target's memory-pattern bound, timed in the same rounds, is the same step "
             "with the engine replaced by loops that only move its bytes "
             "(Corrops>MemoryPatternBound, benchmarks only: the fused ops' interface, "
-            "allocation, buffer reuse and gradient wiring, computing x * y; its forward reads "
-            "each row before it writes the row's loss, as the loss's dependence on the row's "
-            "statistics demands, pipelined row to row: csrc/core/memory_pattern.h): the fastest "
-            "any kernel with the fused op's structure (forward op, TF's mean, backward op) "
-            "makes this step.",
+            "allocation, buffer reuse and gradient wiring, computing x * y): the fastest any "
+            "kernel with the fused op's structure (forward op, TF's mean, backward op) makes "
+            "this step.",
             "",
         ]
     lines += ["| target | wanted | measured | met |", "|---|---|---|---|"]

@@ -34,10 +34,8 @@ def forward(
 def memory_pattern_bound(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     """Benchmarks only, not a loss: ``x * y`` of shape (outer, time) from float32
     (outer, time, 1) inputs, through ops with the fused ops' interface, buffer
-    reuse and gradient wiring that move exactly the fused ops' bytes, the forward
-    reading each row before it writes the row's loss (the loss needs the row's
-    statistics first). A step built on it bounds what any kernel of the fused
-    op's structure can reach."""
+    reuse and gradient wiring that move exactly the fused ops' bytes. A step
+    built on it bounds what any kernel of the fused op's structure can reach."""
     b, t = tf.shape(x)[0], tf.shape(x)[1]
     loss, _stats = _loader.load_ops().corrops_memory_pattern_bound(
         y_true=tf.reshape(x, [b, t, 1, 1]),

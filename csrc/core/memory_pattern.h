@@ -6,16 +6,18 @@
 // TensorFlow's step; benchmarks/report.py and floor_check.py time it next to
 // the fused step. Not a loss: they compute products of their inputs.
 //
-// The forward keeps the loss's data dependence: a row's loss needs the whole
-// row's statistics, so no kernel can write a row's first loss before it has
-// read the row. The bound's forward reads each row, then re-reads it (from
-// the cache) as it writes the loss, pipelined as tightly as the dependence
-// allows (row u's loss chunks between the reads of row u + 1's chunks). A
-// one-pass read-2-write-1 forward would be faster than any kernel computing
-// the loss can be. Measured on a Xeon VM (2026-12-02, 2 threads, three runs
-// of benchmarks/engine_passes): (256,4096,1) one pass 0.51-0.54 ms, two
-// passes row by row 0.58-0.64, pipelined 0.59-0.62; (64,65536,1), the loss
-// streamed, 1.41-1.46, 1.92-2.00 and 1.82-2.04 ms.
+// The bound's forward is one read-2-write-1 pass, which no correct kernel can
+// match: a row's loss needs the whole row's statistics, so a kernel reads
+// each row before it writes the row's first loss. A bound taking that into
+// account (memory_pattern_two_pass_rows: each row read, then re-read from the
+// cache as its loss is written) was tried as the bound's forward and dropped:
+// the engine, whose statistics pass prefetches in software, beat it in TF
+// (floor ratio 0.70 against 0.66 in one process), so it bounds nothing.
+// benchmarks/engine_passes still times it, as the forward's own pattern.
+// Measured on a Xeon VM (2026-12-02, 2 threads, three runs of engine_passes):
+// (256,4096,1) one pass 0.51-0.54 ms, two passes row by row 0.58-0.64,
+// pipelined 0.59-0.62; (64,65536,1), the loss streamed, 1.41-1.46, 1.92-2.00
+// and 1.82-2.04 ms.
 #pragma once
 
 #include <algorithm>
@@ -90,9 +92,9 @@ inline float memory_pattern_read2(const float* a, const float* b, int64_t lo, in
   return s;
 }
 
-// The forward's pattern over rows [begin, end) of `len` steps (see the top):
-// out = a * b, each row read before it is written, pipelined a chunk at a
-// time (the engine's statistics chunk: 1024 steps).
+// The forward's own pattern over rows [begin, end) of `len` steps (see the
+// top; benchmarks/engine_passes): out = a * b, each row read before it is
+// written, pipelined a chunk at a time (the engine's statistics chunk).
 inline void memory_pattern_two_pass_rows(const float* a, const float* b, float* out, int64_t len,
                                          int64_t begin, int64_t end, bool stream) {
   if (begin >= end) return;

@@ -80,10 +80,9 @@ struct MemoryPatternEngine {
   static void Forward(const Layout& l, Method, double, const float* x, const float* y, const bool*,
                       float* out, double* st, int64_t begin, int64_t end) {
     std::fill(st + begin * kStatsPerRow, st + end * kStatsPerRow, 0.0);
-    // As the engine's forward: the loss streamed when x, y and it exceed the
-    // threshold; each row read before its loss is written (memory_pattern.h).
+    // As the engine's forward: the loss streamed when x, y and it exceed the threshold.
     const bool stream = streams_outputs(3 * l.elements() * int64_t{sizeof(float)});
-    memory_pattern_two_pass_rows(x, y, out, l.time, begin, end, stream);
+    memory_pattern_read2_write1(x, y, out, begin * l.time, end * l.time, stream);
   }
 
   static void Backward(const Layout& l, Method, double, const float* g, const float* x,
