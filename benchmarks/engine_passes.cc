@@ -10,8 +10,8 @@
 // read x, y and write one array with ordinary stores; the same with streaming
 // stores. Then the forward's own pattern with nothing to compute (each row
 // read before its loss is written, as the loss's data dependence demands),
-// row by row and pipelined (core/memory_pattern.h; both stream the loss
-// where the engine does). The ratios say how far each pass is from its own
+// row by row and pipelined (two_pass_rows; both stream the loss where the
+// engine does). The ratios say how far each pass is from its own
 // memory pattern, which TF's timings (allocator, executor, the mean) cannot
 // separate.
 //
@@ -41,7 +41,6 @@
 #include <thread>
 #include <vector>
 
-#include "core/memory_pattern.h"
 #include "core/row_math.h"
 #include "core/stream_store.h"
 
@@ -76,21 +75,47 @@ void read2_write1(const float* x, const float* y, float* out, size_t lo, size_t 
 }
 
 // out[t] = f(t) over [lo, hi) with streaming stores where out is 32-byte
-// aligned (vec: 8 steps at t; one: step t), plain ones for the head and tail.
+// aligned (vec: 8 steps at t; one: step t), plain ones for the head and tail;
+// fenced unless the caller fences after its last call.
 template <typename Vec, typename One>
-void stream_loop(float* out, size_t lo, size_t hi, const Vec& vec, const One& one) {
+void stream_loop(float* out, size_t lo, size_t hi, const Vec& vec, const One& one,
+                 bool fence = true) {
   size_t t = lo;
   for (; t < hi && reinterpret_cast<uintptr_t>(out + t) % 32 != 0; ++t) out[t] = one(t);
   for (; t + 8 <= hi; t += 8) _mm256_stream_ps(out + t, vec(t));
   for (; t < hi; ++t) out[t] = one(t);
-  _mm_sfence();
+  if (fence) _mm_sfence();
 }
 
-void read2_stream1(const float* x, const float* y, float* out, size_t lo, size_t hi) {
+void read2_stream1(const float* x, const float* y, float* out, size_t lo, size_t hi,
+                   bool fence = true) {
   stream_loop(
       out, lo, hi,
       [&](size_t t) { return _mm256_mul_ps(_mm256_loadu_ps(x + t), _mm256_loadu_ps(y + t)); },
-      [&](size_t t) { return x[t] * y[t]; });
+      [&](size_t t) { return x[t] * y[t]; }, fence);
+}
+
+// The forward's own pattern over rows [r0, r1) of t steps, with nothing to
+// compute: each row read before its loss is written (the loss needs the
+// row's statistics), then re-read from the cache as out = x * y is written,
+// streamed when `stream`. Pipelined: row u's writes a chunk (the engine's
+// statistics chunk) at a time between the reads of row u + 1's chunks.
+// Returns the reads' sum, which keeps them live.
+float two_pass_rows(const float* x, const float* y, float* out, size_t t, size_t r0, size_t r1,
+                    bool stream, bool pipelined) {
+  const size_t chunk = pipelined ? static_cast<size_t>(detail::kStatsChunk) : t;
+  float sink = r0 < r1 ? read2(x, y, r0 * t, (r0 + 1) * t) : 0.f;
+  for (size_t u = r0; u < r1; ++u)
+    for (size_t c = 0; c < t; c += chunk) {
+      const size_t lo = u * t + c, hi = u * t + std::min(t, c + chunk);
+      if (u + 1 < r1) sink += read2(x, y, lo + t, hi + t);
+      if (stream)
+        read2_stream1(x, y, out, lo, hi, /*fence=*/false);
+      else
+        read2_write1(x, y, out, lo, hi);
+    }
+  if (stream) _mm_sfence();
+  return sink;
 }
 
 // The floor's backward: read x, y and a per-step g, stream the gradient.
@@ -258,14 +283,9 @@ int main(int argc, char** argv) {
             read2_stream1(x, y, out, lo, hi);
             break;
           case kTwoPassRows:
-            for (int64_t u = r0; u < r1; ++u) {
-              sinks[r0] += memory_pattern_read2(x, y, u * t, (u + 1) * t);
-              memory_pattern_product(x, y, out, u * t, (u + 1) * t, stream_loss);
-            }
-            if (stream_loss) stream_store_fence();
-            break;
           case kTwoPassPipelined:
-            memory_pattern_two_pass_rows(x, y, out, t, r0, r1, stream_loss);
+            sinks[r0] +=
+                two_pass_rows(x, y, out, t, r0, r1, stream_loss, pass == kTwoPassPipelined);
             break;
           default:  // g: the next set's output, as long untouched as x and y (finite values)
             read3_stream1(x, y, outs[(s + 1) % sets]->p, out, lo, hi);

@@ -1173,7 +1173,7 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
   if (l.inner() == 1) {
     const int64_t len = l.time;
     // x, y and the loss: above stream_store_min_bytes the loss is streamed
-    // (see forward_stream_loss), as the backward streams its gradients.
+    // (see contiguous_loss_out), as the backward streams its gradients.
     const bool stream = streams_outputs(3 * l.elements() * static_cast<int64_t>(sizeof(T)));
     for (int64_t u = begin; u < end; ++u) {
       const int64_t off = u * len;
