@@ -66,14 +66,19 @@ inline A fold(const A* lanes) {
   return t[0];
 }
 
-// max(m, |a|, |b|); NaN compares false and is skipped (the sums carry it).
-// std::fabs is a sign-bit mask (a compare-and-negate compiles to a branch
-// and blocks vectorisation).
+// max(m, |a|, |b|); a NaN is skipped where it meets m, and may hide the
+// other value of its pair: only the row's scale can change, and the row is
+// NaN anyway (the sums carry the NaN). |a| and |b| meet first so that m, the
+// loop-carried value, waits for one max per step instead of two: the sums
+// pass was bound by that chain (AVX-512 copy, one core, a row in L2: the
+// statistics pass 0.25 -> 0.20 ns/element, the forward 0.36 -> 0.30; from
+// memory on 2 threads, unchanged). std::fabs is a sign-bit mask (a
+// compare-and-negate compiles to a branch and blocks vectorisation).
 template <typename A>
 inline A max_abs(A m, A a, A b) {
   const A aa = std::fabs(a), ab = std::fabs(b);
-  m = aa > m ? aa : m;
-  return ab > m ? ab : m;
+  const A p = ab > aa ? ab : aa;
+  return p > m ? p : m;
 }
 
 template <typename A>
@@ -431,7 +436,25 @@ void contiguous_grads_to(const T* g, const T* x, const T* y, const bool* m, int6
 // those the plain loops store. A gradient sharing g's buffer is still
 // correct: each chunk reads its g before its copy overwrites it. (The
 // forward's loss is streamed the same way, see contiguous_loss_out.)
+//
+// A streamed chunk first prefetches the inputs of the steps
+// kGradPrefetchAhead to kGradPrefetchAhead + kStreamChunk past its start:
+// the pass reads memory with little to compute, and the hardware prefetcher
+// stops at every 4 KiB page. Measured on a Xeon VM (AVX-512, 2026-12-02; the
+// engine with and without it in one binary, alternating, inputs from memory,
+// 2 threads): backward (time-constant g) at (64,65536,1) medians 1.46-1.52
+// against 1.72-1.80 ms over 30 calls each; 128 to 1024 steps ahead all
+// gained, 256 the most. Unstreamed rows (passes that fit the cache's share,
+// e.g. (256,4096,1)) keep one call: cut into chunks, with or without the
+// prefetch, they were 2-5% slower.
 constexpr int64_t kStreamChunk = 512;
+constexpr int64_t kGradPrefetchAhead = 256;
+
+// Prefetches base[from, from + count), count a multiple of kLanes.
+template <typename T>
+inline void prefetch_steps(const T* base, int64_t from, int64_t count) {
+  for (int64_t i = 0; i < count; i += kLanes) prefetch_span(base, from + i);
+}
 
 template <bool kMasked, bool kUnitG, typename T, typename A>
 void contiguous_grads_out(bool stream, const T* g, const T* x, const T* y, const bool* m,
@@ -441,6 +464,9 @@ void contiguous_grads_out(bool stream, const T* g, const T* x, const T* y, const
   alignas(64) T by[kStreamChunk];
   for (int64_t t = 0; t < len; t += kStreamChunk) {
     const int64_t n = std::min(kStreamChunk, len - t);
+    prefetch_steps(x, t + kGradPrefetchAhead, kStreamChunk);
+    prefetch_steps(y, t + kGradPrefetchAhead, kStreamChunk);
+    if constexpr (!kUnitG) prefetch_steps(g, t + kGradPrefetchAhead, kStreamChunk);
     contiguous_grads_to<kMasked, kUnitG>(kUnitG ? g : g + t, x + t, y + t,
                                          kMasked ? m + t : nullptr, n, mx, my, is, k,
                                          gx ? bx : nullptr, gy ? by : nullptr);
