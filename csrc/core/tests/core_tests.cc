@@ -425,7 +425,9 @@ void CheckBinary16(std::mt19937& rng) {
 // reach memory: for every backward variant on contiguous rows (both
 // gradients, one, one written over g's buffer; per-step and time-constant g;
 // masks; rows shorter than, equal to and longer than a stream chunk) and
-// for outputs not 16-byte aligned, bitwise equal to the plain stores.
+// for outputs not 16-byte aligned, bitwise equal to the plain stores. The
+// streamed forward (pipelined over unmasked rows: row u's loss between row
+// u + 1's statistics chunks) also for any split of the rows between calls.
 // Its own generator: the other checks' data stays what it was.
 template <typename T>
 void CheckStreamedStores() {
@@ -433,7 +435,7 @@ void CheckStreamedStores() {
   std::normal_distribution<double> normal;
   const int64_t big = std::numeric_limits<int64_t>::max();
   int mismatches = 0, runs = 0;
-  for (int64_t len : {1, 7, 511, 512, 513, 1500})
+  for (int64_t len : {1, 7, 511, 512, 513, 1024, 1025, 1500, 3000})
     for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns})
       for (bool time_const : {false, true}) {
         const Layout l{3, len, 1, 1};
@@ -450,20 +452,26 @@ void CheckStreamedStores() {
         std::vector<double> stats(l.rows() * corrops::kStatsPerRow);
         corrops::corr_loss_forward<T>(l, Method::kPearson, 1e-7, x.data(), y.data(), mask,
                                       loss.data(), stats.data(), 0, units);
-        // The forward's streamed loss (contiguous_loss_out), into an unaligned
-        // buffer: the same bits as the plain stores above.
-        for (int64_t shift : {0, 1}) {
-          corrops::set_stream_store_min_bytes(0);
-          std::vector<T> streamed(shift + l.loss_elements(), T(-7));
-          std::vector<double> st(stats.size());
-          corrops::corr_loss_forward<T>(l, Method::kPearson, 1e-7, x.data(), y.data(), mask,
-                                        streamed.data() + shift, st.data(), 0, units);
-          corrops::set_stream_store_min_bytes(big);
-          ++runs;
-          if (st != stats ||
-              std::memcmp(streamed.data() + shift, loss.data(), loss.size() * sizeof(T)) != 0)
-            ++mismatches;
-        }
+        // The forward's streamed loss (contiguous_loss_out; pipelined when
+        // unmasked), into an unaligned buffer, with the rows split between
+        // calls three ways (all in one; one per call; {0} and {1, 2}): the
+        // same bits as the plain stores above.
+        const std::vector<std::vector<int64_t>> splits = {
+            {0, units}, {0, 1, 2, units}, {0, 1, units}};
+        for (int64_t shift : {0, 1})
+          for (const std::vector<int64_t>& cut : splits) {
+            corrops::set_stream_store_min_bytes(0);
+            std::vector<T> streamed(shift + l.loss_elements(), T(-7));
+            std::vector<double> st(stats.size());
+            for (size_t c = 0; c + 1 < cut.size(); ++c)
+              corrops::corr_loss_forward<T>(l, Method::kPearson, 1e-7, x.data(), y.data(), mask,
+                                            streamed.data() + shift, st.data(), cut[c], cut[c + 1]);
+            corrops::set_stream_store_min_bytes(big);
+            ++runs;
+            if (st != stats ||
+                std::memcmp(streamed.data() + shift, loss.data(), loss.size() * sizeof(T)) != 0)
+              ++mismatches;
+          }
         // mode 0: both gradients; 1: gy only; 2: gy over g's buffer (per-step g).
         for (int mode = 0; mode < (time_const ? 2 : 3); ++mode)
           for (int64_t shift : {0, 1}) {
