@@ -82,8 +82,9 @@ LOOP_OVERHEAD = "loop overhead (x*y)"
 def _memory_bound(y_true, y_pred, mask=None):
     """Not a contender: the fused step with the engine replaced by loops that
     move only its bytes (corrops._fused.memory_pattern_bound). Its time is
-    the fastest any kernel with the fused op's structure (one forward op, TF's
-    mean, one backward op) can make this step: the floor targets' bound."""
+    what the fused op's structure (one forward op, TF's mean, one backward op)
+    costs with nothing to compute: the floor targets' bound, not strict within
+    a few percent (its loops leave prefetching to the hardware)."""
     if mask is not None:
         raise ValueError("no mask")
     return memory_pattern_bound(y_true, y_pred)

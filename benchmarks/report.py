@@ -529,9 +529,10 @@ def write_report(
             "A floor target's memory-pattern bound, timed in the same rounds, is the same step "
             "with the engine replaced by loops that only move its bytes "
             "(Corrops>MemoryPatternBound, benchmarks only: the fused ops' interface, "
-            "allocation, buffer reuse and gradient wiring, computing x * y): the fastest any "
-            "kernel with the fused op's structure (forward op, TF's mean, backward op) makes "
-            "this step.",
+            "allocation, buffer reuse and gradient wiring, computing x * y): what the fused "
+            "op's structure (forward op, TF's mean, backward op) costs with nothing to compute. "
+            "It is not strict: its loops leave prefetching to the hardware, so a kernel that "
+            "prefetches in software can come out a few percent faster.",
             "",
         ]
     lines += ["| target | wanted | measured | met |", "|---|---|---|---|"]
