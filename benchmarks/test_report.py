@@ -295,3 +295,34 @@ def test_round_robin_keeps_each_minimum_per_iteration():
     # The round that slept least, per iteration (k = 4): 0.02 / 4.
     assert 0.005 <= best["a"] < 0.015
     assert 0.01 <= best["b"] < 0.05
+
+
+def test_a_bound_slower_than_the_fused_step_bounds_nothing():
+    """Noise (or, at tiny shapes, the x*y gradient's extra ops) can make a
+    bound measure slower than the fused step; the report then quotes it as no
+    bound instead of an 'at most' the fused step already beats."""
+    small, big = (20, 100, 1), (64, 65536, 1)
+    rows = [
+        _row("seed graph", small, 80e-6),
+        _row("fused", small, 30e-6),  # 2.7x
+        _row(LOOP_OVERHEAD, small, 36e-6),  # 2.2x: slower than fused
+        _row("fused", big, _floor_seconds(big) / 0.6),
+        _row(MEMORY_BOUND.name, big, _floor_seconds(big) / 0.5),  # slower than fused
+    ]
+    scaling = {
+        "1": {"fused": 1.5e-3, LOOP_OVERHEAD: 1.2e-3, MEMORY_BOUND.name: 1.4e-3},
+        "2": {"fused": 1.0e-3, LOOP_OVERHEAD: 0.9e-3, MEMORY_BOUND.name: 1.1e-3},
+    }
+    by = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, scaling)}
+    tiny = by["fused vs seed tf.function, (20, 100, 1)"]
+    assert (tiny.met, tiny.reachable, tiny.verdict) == (False, None, "**no**")
+    assert tiny.measured == "2.7x (loop overhead 2.2x, slower than the fused step here: no bound)"
+    floor = by["floor time / fused time, (64, 65536, 1)"]
+    assert (floor.met, floor.reachable) == (False, None)
+    assert floor.measured == (
+        "0.60 (memory-pattern bound 0.50, slower than the fused step here: no bound)"
+    )
+    threads = by["fused intra-op threads 1 -> 2, (256, 4096, 1)"]
+    assert (threads.met, threads.reachable) == (False, None)
+    assert "slower than the fused step on 2 threads here: no bound" in threads.measured
+    assert "at most" not in threads.measured
