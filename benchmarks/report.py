@@ -317,6 +317,27 @@ def ratio_text(value: float, threshold: float) -> str:
     return text
 
 
+def bound_note(
+    bound: float | None,
+    fused: float,
+    at_most: str,
+    measured: str,
+    where: str = "",
+) -> tuple[bool, str | None]:
+    """Whether a bound's time `bound` bounds a target, and the note saying so.
+
+    A bound (the loop overhead, the memory-pattern bound) counts only if it
+    measured no slower than the fused step (`fused`): one that is slower bounds
+    nothing, and quoting it as "at most" would claim less than the fused step
+    already reaches. `at_most` is the note of a bound that counts, `measured`
+    the bound's time or ratio; no bound time (None or 0): (False, None)."""
+    if not bound:
+        return False, None
+    if bound <= fused:
+        return True, at_most
+    return False, f"{measured}, slower than the fused step{where} here: no bound"
+
+
 def evaluate_targets(rows, bandwidth, memory, scaling, forward=None) -> list[Target]:
     """The targets table. `forward` (FORWARD_SCRIPT's result, optional): the
     fused forward alone and TF's x + y in one process, per floor shape."""
@@ -334,16 +355,11 @@ def evaluate_targets(rows, bandwidth, memory, scaling, forward=None) -> list[Tar
         f, s = t("fused", shape), t("seed graph", shape)
         o = t(LOOP_OVERHEAD, shape)
         if f and s:
-            # The loop overhead bounds the speed-up only if it measured no
-            # slower than the fused step itself (at tiny shapes, noise or its
-            # extra gradient ops can make it the slower of the two).
-            bounded = bool(o) and o <= f
-            if bounded:
-                bound = f" (at most {s / o:.1f}x: loop overhead)"
-            elif o:
-                bound = f" (loop overhead {s / o:.1f}x, slower than the fused step here: no bound)"
-            else:
-                bound = ""
+            # At tiny shapes noise or the loop overhead's extra gradient ops
+            # can make it the slower of the two.
+            x = f"{s / o:.1f}x" if o else ""
+            bounded, note = bound_note(o, f, f"at most {x}: loop overhead", f"loop overhead {x}")
+            bound = f" ({note})" if note else ""
             out.append(
                 Target(
                     f"fused vs seed tf.function, {shape}",
@@ -365,18 +381,16 @@ def evaluate_targets(rows, bandwidth, memory, scaling, forward=None) -> list[Tar
         if f:
             floor_t = floor_bytes(Case(shape), tf.float32, backward=True) / (bandwidth * 1e9)
             ratio = floor_t / f
-            notes = []
-            # The memory-pattern bound (the fused op's structure with nothing
-            # to compute) bounds the ratio only if it measured no slower than
-            # the fused step.
-            bounded = bool(m) and m <= f
-            if bounded:
-                notes.append(f"at most {ratio_text(floor_t / m, 0.65)}: memory-pattern bound")
-            elif m:
-                notes.append(
-                    f"memory-pattern bound {floor_t / m:.2f}, slower than the fused step here: "
-                    "no bound"
-                )
+            # The memory-pattern bound: the fused op's structure with nothing
+            # to compute.
+            v = floor_t / m if m else 0.0
+            bounded, note = bound_note(
+                m,
+                f,
+                f"at most {ratio_text(v, 0.65)}: memory-pattern bound",
+                f"memory-pattern bound {v:.2f}",
+            )
+            notes = [note] if note else []
             if o:
                 notes.append(f"loop overhead alone: {floor_t / o:.2f}")
             fwd = (forward or {}).get(str(list(shape)))
@@ -413,20 +427,26 @@ def evaluate_targets(rows, bandwidth, memory, scaling, forward=None) -> list[Tar
         notes = [f"loop overhead alone: {plumbing:.2f}x"]
         reachable = None
         m1, m2 = scaling["1"].get(MEMORY_BOUND.name), scaling["2"].get(MEMORY_BOUND.name)
-        if m1 and m2 and m2 <= t2:
-            # No step with the fused op's structure (forward op, TF's mean,
-            # backward op) beats the bound on 2 threads, so T1 / its time
-            # bounds the speed-up from this 1-thread time.
-            notes.append(
-                f"memory-pattern bound 1 -> 2 threads {m1 * 1e3:.3f} -> {m2 * 1e3:.3f} ms "
-                f"({m1 / m2:.2f}x), so at most {t1 / m2:.2f}x from this 1-thread time"
-            )
+        # No step with the fused op's structure (forward op, TF's mean,
+        # backward op) beats the bound on 2 threads, so T1 / its time bounds
+        # the speed-up from this 1-thread time.
+        measured = (
+            f"memory-pattern bound 1 -> 2 threads {m1 * 1e3:.3f} -> {m2 * 1e3:.3f} ms "
+            f"({m1 / m2:.2f}x)"
+            if m1 and m2
+            else ""
+        )
+        bounded, note = bound_note(
+            m2 if m1 else None,
+            t2,
+            f"{measured}, so at most {t1 / m2 if m2 else 0:.2f}x from this 1-thread time",
+            measured,
+            where=" on 2 threads",
+        )
+        if note:
+            notes.append(note)
+        if bounded:
             reachable = t1 / m2 >= 1.6
-        elif m1 and m2:  # measured slower than the fused step: it bounds nothing
-            notes.append(
-                f"memory-pattern bound 1 -> 2 threads {m1 * 1e3:.3f} -> {m2 * 1e3:.3f} ms "
-                f"({m1 / m2:.2f}x), slower than the fused step on 2 threads here: no bound"
-            )
         bw1, bw2 = scaling["1"].get("bandwidth"), scaling["2"].get("bandwidth")
         if bw1 and bw2:
             # A memory-bound step cannot take less than its bytes at the

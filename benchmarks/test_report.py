@@ -326,3 +326,17 @@ def test_a_bound_slower_than_the_fused_step_bounds_nothing():
     assert (threads.met, threads.reachable) == (False, None)
     assert "slower than the fused step on 2 threads here: no bound" in threads.measured
     assert "at most" not in threads.measured
+
+
+@pytest.mark.parametrize(
+    ("bound", "expected"),
+    [
+        (None, (False, None)),
+        (0.0, (False, None)),
+        (0.9, (True, "at most 2.0x")),
+        (1.0, (True, "at most 2.0x")),  # as fast as the fused step still bounds it
+        (1.1, (False, "1.1 ms, slower than the fused step on 2 threads here: no bound")),
+    ],
+)
+def test_bound_note_counts_a_bound_only_when_no_slower_than_the_fused_step(bound, expected):
+    assert report.bound_note(bound, 1.0, "at most 2.0x", "1.1 ms", " on 2 threads") == expected
