@@ -55,7 +55,7 @@ def _seed_t(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 @dataclass(frozen=True)
 class Contender:
     name: str
-    loss: Callable  # (y_true, y_pred, mask) -> per-step loss
+    loss: Callable | None  # (y_true, y_pred, mask) -> per-step loss; None: LOOP_ALONE
     mode: str  # "eager", "graph", "xla" or "gpu" (graph, inputs and op on GPU:0)
     supports_mask: bool = True
 
@@ -69,8 +69,10 @@ def _seed(y_true, y_pred, mask=None):
 def _loop_overhead(y_true, y_pred, mask=None):
     """Not a contender: the cheapest per-step 'loss' (a product, averaged over
     channels) run in the same loop, with the same mean and gradient. Its time
-    is what the benchmark loop, the mean and the gradient plumbing cost; no
-    loss implementation can be faster, so it bounds every ratio at small T."""
+    is what the benchmark loop, the mean and the gradient plumbing cost. Not
+    strict: it runs more TF ops than the fused step (a product, a second mean
+    and their gradients) and has measured slower than it at (20, 100, 1);
+    LOOP_ALONE below is the strict bound of the speed-up targets."""
     if mask is not None:
         raise ValueError("no mask")
     return tf.reduce_mean(y_true * y_pred, axis=-1)
@@ -91,6 +93,17 @@ def _memory_bound(y_true, y_pred, mask=None):
 
 
 MEMORY_BOUND = Contender("memory-pattern bound", _memory_bound, "graph", supports_mask=False)
+
+# Not a contender: the benchmark loop with no loss at all. Each iteration runs
+# only the ops every contender's iteration also runs (its input slice, the
+# reduction of a corner of the result, the accumulation), so no loss
+# implementation, not even one that costs nothing, takes less time per
+# iteration: `seed time / its time` is the largest speed-up over the seed any
+# implementation can show in this loop. At small shapes that cost is most of
+# the fused step's (the 4x target at (20, 100, 1)). Strict where the x*y loop
+# overhead is not: that one runs more TF ops (a product, two means and their
+# gradients) than the fused step's two ops and a mean, and can measure slower.
+LOOP_ALONE = Contender("loop alone (no loss)", None, "graph", supports_mask=False)
 
 CONTENDERS = [
     Contender("seed eager", _seed, "eager", supports_mask=False),
@@ -169,6 +182,8 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
     xs, ys, masks = make_inputs(case, dtype, k)
 
     def one(x, y, m):
+        if contender.loss is None:  # LOOP_ALONE: the iteration's own ops only
+            return tf.reduce_sum(y[..., :1, :1])
         if not backward:
             return tf.reduce_sum(tf.cast(contender.loss(x, y, m), tf.float32)[..., :1])
         with tf.GradientTape() as tape:

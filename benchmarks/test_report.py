@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import report
-from benchmarks.contenders import LOOP_OVERHEAD, MEMORY_BOUND, Case, floor_bytes
+from benchmarks.contenders import LOOP_ALONE, LOOP_OVERHEAD, MEMORY_BOUND, Case, floor_bytes
 
 BANDWIDTH = 40.0  # GB/s
 
@@ -216,6 +216,7 @@ def test_paired_script_measures_every_member():
     got = {(r["contender"], tuple(r["shape"]), r["masked"]) for r in out["rows"]}
     want = {m for group in report.PAIRED_GROUPS for m in group}
     want |= {(LOOP_OVERHEAD, s, False) for s in report.PAIRED_OVERHEAD}
+    want |= {(LOOP_ALONE.name, s, False) for s in report.PAIRED_ALONE}
     want |= {(MEMORY_BOUND.name, s, False) for s in report.PAIRED_FLOOR}
     assert got == want
     assert all(r["seconds"] > 0 and r["backward"] for r in out["rows"])
@@ -340,3 +341,39 @@ def test_a_bound_slower_than_the_fused_step_bounds_nothing():
 )
 def test_bound_note_counts_a_bound_only_when_no_slower_than_the_fused_step(bound, expected):
     assert report.bound_note(bound, 1.0, "at most 2.0x", "1.1 ms", " on 2 threads") == expected
+
+
+def test_the_loop_alone_bounds_the_speed_up_strictly():
+    """The loop alone (no loss at all) bounds the speed-up over the seed even
+    where the x*y loop overhead measured slower than the fused step; the
+    tighter of two bounds that count decides; `net of it` compares what each
+    adds to the loop."""
+    small = (20, 100, 1)
+    rows = [
+        _row("seed graph", small, 75e-6),
+        _row("fused", small, 40e-6),  # 1.9x
+        _row(LOOP_OVERHEAD, small, 41e-6),  # slower than fused: no bound
+        _row(LOOP_ALONE.name, small, 30e-6),  # at most 2.5x: below 4x
+    ]
+    by = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}
+    tiny = by["fused vs seed tf.function, (20, 100, 1)"]
+    assert (tiny.met, tiny.reachable) == (False, False)
+    assert tiny.verdict.startswith("**no**: the bound measured in this run is below")
+    assert tiny.measured == (
+        "1.9x (at most 2.5x: the loop alone; net of it 4.5x; "
+        "loop overhead 1.8x, slower than the fused step here: no bound)"
+    )
+    rows[2] = _row(LOOP_OVERHEAD, small, 25e-6)  # 3.0x: counts, but the loop alone is tighter
+    rows[3] = _row(LOOP_ALONE.name, small, 15e-6)  # 5.0x
+    tiny = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}[
+        "fused vs seed tf.function, (20, 100, 1)"
+    ]
+    assert tiny.reachable is False  # 75 / max(25, 15) = 3.0x < 4x
+    rows[2] = _row(LOOP_OVERHEAD, small, 10e-6)  # 7.5x
+    tiny = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}[
+        "fused vs seed tf.function, (20, 100, 1)"
+    ]
+    assert tiny.reachable is True  # 75 / 15 = 5.0x
+    assert "at most 5.0x: the loop alone; net of it 2.4x; at most 7.5x: loop overhead" in (
+        tiny.measured
+    )
