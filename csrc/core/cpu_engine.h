@@ -457,71 +457,84 @@ void contiguous_grads_to(const T* g, const T* x, const T* y, const bool* m, int6
                                                                 nullptr, gy);
 }
 
-// contiguous_grads_to, with streamed outputs when `stream` (stream_store.h):
-// the row's gradients are computed a chunk at a time into an L1-resident
-// scratch by the same loops, then streamed to memory, so they are bitwise
-// those the plain loops store. A gradient sharing g's buffer is still
-// correct: each chunk reads its g before its copy overwrites it. (The
-// forward's loss is streamed the same way, see contiguous_loss_out.)
+// Stores steps [0, len) of one or two outputs, `a` and `b` (b may be null),
+// with streaming stores (stream_store.h): steps(t0, n, da, db) computes steps
+// [t0, t0 + n) into da[0, n) (and db). The steps up to a's first 16-byte
+// boundary and the tail are computed straight into the outputs; the rest
+// kLanes steps at a time into a scratch of kLanes values (registers or L1),
+// each then streamed out. The same loops compute every value, so the bits
+// are those of the unstreamed pass. Two outputs whose alignments differ keep
+// ordinary stores (rare: both gradients asked for, rows not 16-byte sized).
 //
-// A streamed chunk first prefetches the inputs of the steps
-// kGradPrefetchAhead to kGradPrefetchAhead + kStreamChunk past its start:
-// the pass reads memory with little to compute, and the hardware prefetcher
-// stops at every 4 KiB page. Measured on a Xeon VM (AVX-512, 2026-12-02; the
-// engine with and without it in one binary, alternating, inputs from memory,
-// 2 threads): backward (time-constant g) at (64,65536,1) medians 1.46-1.52
-// against 1.72-1.80 ms over 30 calls each; 128 to 1024 steps ahead all
-// gained, 256 the most. Unstreamed rows (passes that fit the cache's share,
-// e.g. (256,4096,1)) keep one call: cut into chunks, with or without the
-// prefetch, they were 2-5% slower.
-constexpr int64_t kStreamChunk = 512;
-constexpr int64_t kGradPrefetchAhead = 256;
-
-// Prefetches base[from, from + count), count a multiple of kLanes.
-template <typename T>
-inline void prefetch_steps(const T* base, int64_t from, int64_t count) {
-  for (int64_t i = 0; i < count; i += kLanes) prefetch_span(base, from + i);
+// Streaming straight from a kLanes scratch replaced a kStreamChunk (512)
+// step scratch copied out by a separate loop after each chunk, with the
+// chunk's prefetches issued together at its start: on the AMD EPYC VM (Zen 1,
+// AVX2, 2 threads, 2026-12-03; both forms in one binary, alternating, inputs
+// from memory) the time-constant backward at (64,65536,1) ran 1.01-1.07x a
+// plain streaming read-2-write-1 loop against 1.40-1.49x (2.28-2.55 against
+// 3.16-3.58 ms), and 0.99-1.05x against 1.34x at (256,4096,1); dropping the
+// chunk's prefetches alone gave 1.19-1.28x.
+template <typename T, typename Steps>
+inline void streamed_steps(T* a, T* b, int64_t len, const Steps& steps) {
+  constexpr int64_t kItem = static_cast<int64_t>(sizeof(T));
+  const auto mis = static_cast<int64_t>(reinterpret_cast<uintptr_t>(a) % 16);
+  if (mis % kItem != 0 || (b && reinterpret_cast<uintptr_t>(b) % 16 != static_cast<uintptr_t>(mis)))
+    return steps(0, len, a, b);
+  int64_t t = std::min(len, (16 - mis) % 16 / kItem);
+  if (t > 0) steps(0, t, a, b);
+  alignas(64) T ba[kLanes];
+  alignas(64) T bb[kLanes];
+  for (; t + kLanes <= len; t += kLanes) {
+    steps(t, kLanes, ba, b ? bb : nullptr);
+    stream_store_aligned<kLanes * kItem>(a + t, ba);
+    if (b) stream_store_aligned<kLanes * kItem>(b + t, bb);
+  }
+  if (t < len) steps(t, len - t, a + t, b ? b + t : nullptr);
 }
 
+// A streamed backward prefetches the inputs kGradPrefetchAhead steps ahead
+// of each kLanes block it computes: the pass reads memory with little to
+// compute, and the hardware prefetcher stops at every 4 KiB page. Measured
+// with the earlier chunked form on a Xeon VM (AVX-512, 2026-12-02, 2
+// threads): backward (time-constant g) at (64,65536,1) medians 1.46-1.52
+// against 1.72-1.80 ms without; 128 to 1024 steps ahead all gained, 256 the
+// most. On the EPYC VM, in this form, 256 ahead measured 0.98-1.05x no
+// prefetch. Unstreamed rows (passes that fit the cache's share, e.g.
+// (256,4096,1)) keep one call with no prefetch.
+constexpr int64_t kGradPrefetchAhead = 256;
+
+// contiguous_grads_to, with the outputs streamed when `stream`.
 template <bool kMasked, bool kUnitG, typename T, typename A>
 void contiguous_grads_out(bool stream, const T* g, const T* x, const T* y, const bool* m,
                           int64_t len, A mx, A my, A is, const GradCoeffs<A>& k, T* gx, T* gy) {
   if (!stream) return contiguous_grads_to<kMasked, kUnitG>(g, x, y, m, len, mx, my, is, k, gx, gy);
-  alignas(64) T bx[kStreamChunk];
-  alignas(64) T by[kStreamChunk];
-  for (int64_t t = 0; t < len; t += kStreamChunk) {
-    const int64_t n = std::min(kStreamChunk, len - t);
-    prefetch_steps(x, t + kGradPrefetchAhead, kStreamChunk);
-    prefetch_steps(y, t + kGradPrefetchAhead, kStreamChunk);
-    if constexpr (!kUnitG) prefetch_steps(g, t + kGradPrefetchAhead, kStreamChunk);
+  // The first output asked for leads the alignment; `steps` puts them back.
+  T* first = gx ? gx : gy;
+  T* second = gx ? gy : nullptr;
+  streamed_steps(first, second, len, [&](int64_t t, int64_t n, T* d1, T* d2) {
+    prefetch_span(x, t + kGradPrefetchAhead);
+    prefetch_span(y, t + kGradPrefetchAhead);
+    if constexpr (!kUnitG) prefetch_span(g, t + kGradPrefetchAhead);
     contiguous_grads_to<kMasked, kUnitG>(kUnitG ? g : g + t, x + t, y + t,
                                          kMasked ? m + t : nullptr, n, mx, my, is, k,
-                                         gx ? bx : nullptr, gy ? by : nullptr);
-    const int64_t bytes = n * static_cast<int64_t>(sizeof(T));
-    if (gx) stream_copy(gx + t, bx, bytes);
-    if (gy) stream_copy(gy + t, by, bytes);
-  }
+                                         gx ? d1 : nullptr, gx ? d2 : d1);
+  });
 }
 
-// contiguous_loss, with the loss streamed a chunk at a time through an
-// L1-resident scratch when `stream` (bitwise the plain loop's values). The
-// streamed loss skips the read-for-ownership of its lines, and the mean that
-// reads it next finds it in memory instead of the cache. Measured on a Xeon
-// VM (AVX-512; 2026-12-02) at (64,65536,1), where the pass touches 48 MiB:
-// bare forward 1.99-2.13 against 2.41-2.48 ms, TF step floor ratio 0.56-0.58
-// against 0.53 (floor_check.py, 3 processes each). An earlier AMD VM had
-// measured the TF step even, which is why it was off before; below the
-// threshold, where the arrays stay in cache, it is still off.
+// contiguous_loss, with the loss streamed when `stream` (bitwise the plain
+// loop's values). The streamed loss skips the read-for-ownership of its
+// lines, and the mean that reads it next finds it in memory instead of the
+// cache. Measured on a Xeon VM (AVX-512; 2026-12-02) at (64,65536,1), where
+// the pass touches 48 MiB: bare forward 1.99-2.13 against 2.41-2.48 ms, TF
+// step floor ratio 0.56-0.58 against 0.53 (floor_check.py, 3 processes
+// each). Below the threshold, where the arrays stay in cache, it is off.
 template <bool kMasked, typename T, typename A>
 void contiguous_loss_out(bool stream, const T* x, const T* y, const bool* m, int64_t len, A mx,
                          A my, A is, A scale, T* loss) {
   if (!stream) return contiguous_loss<kMasked>(x, y, m, len, mx, my, is, scale, loss);
-  alignas(64) T buf[kStreamChunk];
-  for (int64_t t = 0; t < len; t += kStreamChunk) {
-    const int64_t n = std::min(kStreamChunk, len - t);
-    contiguous_loss<kMasked>(x + t, y + t, kMasked ? m + t : nullptr, n, mx, my, is, scale, buf);
-    stream_copy(loss + t, buf, n * static_cast<int64_t>(sizeof(T)));
-  }
+  streamed_steps(loss, static_cast<T*>(nullptr), len, [&](int64_t t, int64_t n, T* d, T*) {
+    contiguous_loss<kMasked>(x + t, y + t, kMasked ? m + t : nullptr, n, mx, my, is, scale, d);
+  });
 }
 
 // Backward over one contiguous row of `len` steps. `g` is the row's upstream

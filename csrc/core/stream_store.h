@@ -29,24 +29,20 @@ inline bool streams_outputs(int64_t bytes_touched) {
   return bytes_touched > stream_store_min_bytes();
 }
 
-// Copies `bytes` from `src` (cache-resident scratch) to `dst` with streaming
-// stores where dst is 16-byte aligned, plain ones for the unaligned head and
-// the tail. The caller issues stream_store_fence() before the data is
-// handed to another thread.
-inline void stream_copy(void* dst, const void* src, int64_t bytes) {
+// Stores kBytes (a multiple of 16) from `src` (a cache-resident scratch) to
+// the 16-byte aligned `dst` with streaming stores. The caller issues
+// stream_store_fence() before the data is handed to another thread.
+template <int64_t kBytes>
+inline void stream_store_aligned(void* dst, const void* src) {
+  static_assert(kBytes % 16 == 0, "whole 16-byte stores");
 #if defined(__SSE2__)
   char* d = static_cast<char*>(dst);
   const char* s = static_cast<const char*>(src);
-  int64_t head = static_cast<int64_t>((16 - reinterpret_cast<uintptr_t>(d) % 16) % 16);
-  head = head < bytes ? head : bytes;
-  std::memcpy(d, s, static_cast<size_t>(head));
-  d += head, s += head, bytes -= head;
-  for (; bytes >= 16; bytes -= 16, d += 16, s += 16)
-    _mm_stream_si128(reinterpret_cast<__m128i*>(d),
-                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
-  std::memcpy(d, s, static_cast<size_t>(bytes));
+  for (int64_t i = 0; i < kBytes; i += 16)
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i),
+                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
 #else
-  std::memcpy(dst, src, static_cast<size_t>(bytes));
+  std::memcpy(dst, src, static_cast<size_t>(kBytes));
 #endif
 }
 

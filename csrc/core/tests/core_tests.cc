@@ -424,7 +424,8 @@ void CheckBinary16(std::mt19937& rng) {
 // Streamed gradient stores (core/stream_store.h) change only how the bytes
 // reach memory: for every backward variant on contiguous rows (both
 // gradients, one, one written over g's buffer; per-step and time-constant g;
-// masks; rows shorter than, equal to and longer than a stream chunk) and
+// masks; rows shorter than, equal to and longer than a streamed block of
+// kLanes steps and a statistics chunk, so rows start at every alignment) and
 // for outputs not 16-byte aligned, bitwise equal to the plain stores. The
 // streamed forward (pipelined over unmasked rows: row u's loss between row
 // u + 1's statistics chunks) also for any split of the rows between calls.
@@ -435,7 +436,7 @@ void CheckStreamedStores() {
   std::normal_distribution<double> normal;
   const int64_t big = std::numeric_limits<int64_t>::max();
   int mismatches = 0, runs = 0;
-  for (int64_t len : {1, 7, 511, 512, 513, 1024, 1025, 1500, 3000})
+  for (int64_t len : {1, 7, 15, 16, 17, 33, 511, 512, 513, 1024, 1025, 1500, 3000})
     for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns})
       for (bool time_const : {false, true}) {
         const Layout l{3, len, 1, 1};
