@@ -18,12 +18,25 @@
 namespace corrops {
 
 // Process-wide threshold: a pass whose inputs and outputs together take more
-// than this many bytes (default 32 MiB, a typical server L3: the data cannot
-// all stay in cache for the next op) writes its outputs with streaming
-// stores. Setting it (tests, benchmarks' A/B) changes no value computed, only
-// how the bytes reach memory. Defined in cpu_dispatch.cc.
+// than this many bytes (the data cannot all stay in cache for the next op)
+// writes its outputs with streaming stores. Default: 32 MiB, a typical
+// server L3, or the machine's largest cache where the kernel lists a smaller
+// one (default_stream_store_min_bytes). Setting it (tests, benchmarks' A/B,
+// CORROPS_STREAM_STORE_MIN_BYTES) changes no value computed, only how the
+// bytes reach memory. Defined in cpu_dispatch.cc.
+//
+// The smaller default where the cache is smaller: on the AMD EPYC VM (8 MiB
+// L3; 2026-12-03, floor_check.py --processes 3 with the threshold at 8 MiB
+// against 32 MiB, alternating), the TF step's floor ratio at (256,4096,1),
+// whose passes touch 12 MiB, was 0.63-0.78 (median 0.78) against 0.61-0.66
+// (0.64). Machines whose kernel lists 32 MiB or more (the Xeon VM lists
+// 480 MiB) keep 32 MiB, the threshold measured there.
 int64_t stream_store_min_bytes();
 void set_stream_store_min_bytes(int64_t bytes);
+// The default for a machine whose largest cache is `largest_cache` bytes
+// (0: unknown); a size as Linux's sysfs writes it ("8192K"), 0 if malformed.
+int64_t default_stream_store_min_bytes(int64_t largest_cache);
+int64_t parse_cache_size(const char* text);
 
 inline bool streams_outputs(int64_t bytes_touched) {
   return bytes_touched > stream_store_min_bytes();

@@ -435,6 +435,7 @@ void CheckStreamedStores() {
   std::mt19937 rng(11);
   std::normal_distribution<double> normal;
   const int64_t big = std::numeric_limits<int64_t>::max();
+  const int64_t threshold = corrops::stream_store_min_bytes();
   int mismatches = 0, runs = 0;
   for (int64_t len : {1, 7, 15, 16, 17, 33, 511, 512, 513, 1024, 1025, 1500, 3000})
     for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns})
@@ -498,7 +499,7 @@ void CheckStreamedStores() {
               ++mismatches;
           }
       }
-  corrops::set_stream_store_min_bytes(int64_t{32} << 20);
+  corrops::set_stream_store_min_bytes(threshold);
   EXPECT(mismatches == 0 && runs > 0, "streamed stores differ from plain ones in %d of %d runs",
          mismatches, runs);
 }
@@ -557,6 +558,26 @@ void CheckChunkedRows() {
                  "chunked rows f32 len=%ld shape=%d mask=%d", len, shape, static_cast<int>(kind));
         }
       }
+}
+
+// The default stream threshold: the largest cache the kernel lists, at most
+// 32 MiB; sysfs sizes parsed, anything malformed read as unknown (0).
+void CheckStreamThreshold() {
+  using corrops::default_stream_store_min_bytes;
+  using corrops::parse_cache_size;
+  const int64_t mib = int64_t{1} << 20;
+  EXPECT(parse_cache_size("8192K\n") == 8 * mib, "8192K");
+  EXPECT(parse_cache_size("32M") == 32 * mib && parse_cache_size("1G") == 1024 * mib, "M, G");
+  EXPECT(parse_cache_size("512") == 512, "bytes");
+  for (const char* bad : {"", "K", "-1K", "8X", "8K junk", "0K"})
+    EXPECT(parse_cache_size(bad) == 0, "'%s' parsed", bad);
+  EXPECT(parse_cache_size(nullptr) == 0, "null");
+  EXPECT(default_stream_store_min_bytes(0) == 32 * mib, "unknown cache: 32 MiB");
+  EXPECT(default_stream_store_min_bytes(8 * mib) == 8 * mib, "8 MiB L3");
+  EXPECT(default_stream_store_min_bytes(480 * mib) == 32 * mib, "a larger cache keeps 32 MiB");
+  const int64_t now = corrops::stream_store_min_bytes();
+  EXPECT(std::getenv("CORROPS_STREAM_STORE_MIN_BYTES") != nullptr || (now > 0 && now <= 32 * mib),
+         "default threshold %lld", static_cast<long long>(now));
 }
 
 // valid_run decides which masked rows take the unmasked loops: a row it
@@ -631,6 +652,7 @@ int main() {
     CheckChunkedRows();
   }
   CheckValidRun(rng);
+  CheckStreamThreshold();
   std::printf("%d passed, %d failed\n", checks - failures, failures);
   return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }
