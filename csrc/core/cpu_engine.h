@@ -498,9 +498,9 @@ inline void streamed_steps(T* a, T* b, int64_t len, const Steps& steps) {
 // with the earlier chunked form on a Xeon VM (AVX-512, 2026-12-02, 2
 // threads): backward (time-constant g) at (64,65536,1) medians 1.46-1.52
 // against 1.72-1.80 ms without; 128 to 1024 steps ahead all gained, 256 the
-// most. On the EPYC VM, in this form, 256 ahead measured 0.98-1.05x no
-// prefetch. Unstreamed rows (passes that fit the cache's share, e.g.
-// (256,4096,1)) keep one call with no prefetch.
+// most. On the EPYC VM, in this form, 256 ahead measured 0.96-1.06x the
+// time without. Unstreamed rows (passes below the stream threshold) keep one
+// call with no prefetch.
 constexpr int64_t kGradPrefetchAhead = 256;
 
 // contiguous_grads_to, with the outputs streamed when `stream`.
