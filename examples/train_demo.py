@@ -100,12 +100,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--timing-rounds", type=int, default=7, help="rounds per timing cell")
     args = parser.parse_args()
+    if args.epochs < 1 or args.timing_rounds < 1:
+        parser.error("--epochs and --timing-rounds must be >= 1")
     if not corrops.fused_available():
         print(f"note: fused op unavailable ({corrops.unavailable_reason()}); using the fallback")
     train(args.epochs)
     if not args.no_timing and corrops.fused_available():
-        timing_table()
+        timing_table(args.timing_rounds)
 
 
 if __name__ == "__main__":
