@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/binary16.h"
 #include "core/row_math.h"
 #include "core/stream_store.h"
 
@@ -119,6 +120,16 @@ float two_pass_rows(const float* x, const float* y, float* out, size_t t, size_t
 }
 
 // The floor's backward: read x, y and a per-step g, stream the gradient.
+// float -> IEEE binary16 bits, round to nearest even (the inputs of the
+// float16 passes).
+void to_binary16(const float* in, size_t n, uint16_t* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) out[i] = _cvtss_sh(in[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
 void read3_stream1(const float* x, const float* y, const float* g, float* out, size_t lo,
                    size_t hi) {
   stream_loop(
@@ -159,6 +170,11 @@ struct Aligned {
   float* p;
 };
 
+[[noreturn]] void no_binary16() {
+  std::fprintf(stderr, "engine_passes: the float16 passes need the AVX2 engine copy\n");
+  std::exit(1);
+}
+
 int usage() {
   std::fprintf(stderr, "usage: engine_passes B T [rounds >= 1] [threads 1..64]\n");
   return 2;
@@ -183,6 +199,8 @@ int main(int argc, char** argv) {
   const int sets =
       static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / bytes_per_set + 1, 8, 64));
   std::vector<std::unique_ptr<Aligned>> xs, ys, outs;
+  // The same inputs as IEEE binary16 (the float16 passes), with their output.
+  std::vector<std::vector<uint16_t>> xs16, ys16, outs16;
   std::mt19937 rng(1);
   std::normal_distribution<float> normal;
   for (int s = 0; s < sets; ++s) {
@@ -191,12 +209,17 @@ int main(int argc, char** argv) {
     outs.push_back(std::make_unique<Aligned>(n));
     for (size_t i = 0; i < n; ++i) xs[s]->p[i] = normal(rng), ys[s]->p[i] = normal(rng);
     std::fill(outs[s]->p, outs[s]->p + n, 0.f);  // touched: no page faults when timed
+    xs16.emplace_back(n), ys16.emplace_back(n), outs16.emplace_back(n);
+    to_binary16(xs[s]->p, n, xs16[s].data());
+    to_binary16(ys[s]->p, n, ys16[s].data());
   }
   std::vector<double> stats(static_cast<size_t>(b) * kStatsPerRow);
   std::vector<RowStats<float>> row(static_cast<size_t>(b));
   // A mean's upstream gradient in the compact, time-constant form: one value
   // per sequence.
   const std::vector<float> g(static_cast<size_t>(b), 1.0f / static_cast<float>(n));
+  std::vector<uint16_t> g16(g.size());
+  to_binary16(g.data(), g.size(), g16.data());
   std::vector<float> sinks(static_cast<size_t>(b));  // keeps the read loop's result live
 
   // The floor's bandwidth, as benchmarks/report.py measures it: a copy
@@ -211,6 +234,8 @@ int main(int argc, char** argv) {
   enum Pass : int {
     kForward,
     kBackward,
+    kForward16,
+    kBackward16,
     kStatsPass,
     kLossPass,
     kRead2,
@@ -224,6 +249,8 @@ int main(int argc, char** argv) {
   };
   const char* names[kPasses] = {"forward",
                                 "backward (time-constant g)",
+                                "forward, float16",
+                                "backward (time-constant g), float16",
                                 "statistics pass",
                                 "loss pass (given statistics)",
                                 "read x, y",
@@ -262,6 +289,18 @@ int main(int argc, char** argv) {
             corr_loss_backward<float>(l, Method::kPearson, 1e-7, g.data(), x, y, nullptr,
                                       stats.data(), nullptr, out, r0, r1, true);
             break;
+          case kForward16:  // false: no SIMD copy active (CORROPS_CPU_ISA=generic)
+            if (!corr_loss_forward_binary16(l, Method::kPearson, 1e-7, xs16[s].data(),
+                                            ys16[s].data(), nullptr, outs16[s].data(), stats.data(),
+                                            r0, r1))
+              no_binary16();
+            break;
+          case kBackward16:
+            if (!corr_loss_backward_binary16(l, Method::kPearson, 1e-7, g16.data(), xs16[s].data(),
+                                             ys16[s].data(), nullptr, stats.data(), nullptr,
+                                             outs16[s].data(), r0, r1, true))
+              no_binary16();
+            break;
           case kStatsPass:
             for (int64_t u = r0; u < r1; ++u)
               row[u] =
@@ -293,13 +332,17 @@ int main(int argc, char** argv) {
       });
       best[pass] = std::min(best[pass], secs);
     }
-  std::printf("engine_passes (%ld, %ld, 1) float32, %d thread(s), %d rounds, %d input sets:\n", b,
-              t, threads, rounds, sets);
+  std::printf(
+      "engine_passes (%ld, %ld, 1) float32 (float16 where named), %d thread(s), %d rounds, %d "
+      "input sets:\n",
+      b, t, threads, rounds, sets);
   // Each engine pass against the loop that moves its bytes: the statistics
   // pass reads x, y; the others also write one array with ordinary stores.
   // The forward also against its own pattern (pipelined two passes).
-  const int against[kPasses] = {kRead2Write1, kRead2Write1, kRead2, kRead2Write1, -1, -1,
-                                -1,           -1,           -1,     -1,           -1};
+  // The float16 passes against the float32 ones (half the bytes, the same math).
+  const int against[kPasses] = {kRead2Write1, kRead2Write1, kForward, kBackward, kRead2,
+                                kRead2Write1, -1,           -1,       -1,        -1,
+                                -1,           -1,           -1};
   for (int pass = 0; pass < kPasses; ++pass) {
     std::printf("  %-48s %9.3f ms %6.3f ns/element", names[pass], best[pass] * 1e3,
                 best[pass] * 1e9 / static_cast<double>(n));

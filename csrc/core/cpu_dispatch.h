@@ -2,7 +2,7 @@
 // (cpu_engine.h) is compiled for the portable baseline and, on x86-64, twice
 // more: for AVX2 + FMA + F16C (cpu_engine_avx2.cc) and for AVX-512 with
 // 512-bit vectors (cpu_engine_avx512.cc). float and double use the widest
-// copy the CPU has; IEEE binary16 (see corr_loss_forward_binary16) uses the
+// copy the CPU has; IEEE binary16 (core/binary16.h) uses the
 // AVX2 copy on any CPU with AVX2. No -march=native: one binary runs everywhere.
 // Results are bitwise reproducible on one machine (the choice is fixed per
 // process); the two copies may differ in the last bits (FMA contraction).
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/binary16.h"
 #include "core/cpu_engine.h"
 
 namespace corrops {
@@ -63,20 +64,6 @@ CORROPS_DECLARE_ENGINE()
 }  // namespace avx512
 #endif
 #undef CORROPS_DECLARE_ENGINE
-
-// IEEE binary16 (e.g. Eigen::half, passed as its bits) through the AVX2
-// copy: each work unit's outer slab is widened to float with F16C and run by
-// the AVX2 float engine. Returns false, doing nothing, when the active copy
-// is the generic one or a work unit is not a whole slab (more than 64 columns per slab,
-// see num_work_units); the caller then runs the portable engine on its own
-// half type. Same work units, so any split of [begin, end) is allowed.
-bool corr_loss_forward_binary16(const Layout& l, Method method, double eps, const uint16_t* y_true,
-                                const uint16_t* y_pred, const bool* mask, uint16_t* loss,
-                                double* stats, int64_t begin, int64_t end);
-bool corr_loss_backward_binary16(const Layout& l, Method method, double eps, const uint16_t* grad,
-                                 const uint16_t* y_true, const uint16_t* y_pred, const bool* mask,
-                                 const double* stats, uint16_t* grad_true, uint16_t* grad_pred,
-                                 int64_t begin, int64_t end, bool grad_time_const = false);
 
 // The types the SIMD copies (AVX2, AVX-512) are instantiated for.
 template <typename T>
