@@ -119,7 +119,6 @@ float two_pass_rows(const float* x, const float* y, float* out, size_t t, size_t
   return sink;
 }
 
-// The floor's backward: read x, y and a per-step g, stream the gradient.
 // float -> IEEE binary16 bits, round to nearest even (the inputs of the
 // float16 passes).
 void to_binary16(const float* in, size_t n, uint16_t* out) {
@@ -130,6 +129,7 @@ void to_binary16(const float* in, size_t n, uint16_t* out) {
   for (; i < n; ++i) out[i] = _cvtss_sh(in[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+// The floor's backward: read x, y and a per-step g, stream the gradient.
 void read3_stream1(const float* x, const float* y, const float* g, float* out, size_t lo,
                    size_t hi) {
   stream_loop(
