@@ -1,7 +1,8 @@
 """The CPU engine's run-time instruction-set dispatch (csrc/core/cpu_dispatch.h):
 the AVX2 and AVX-512 copies are really confined to their namespaces (the
-binary stays portable), the best copy the CPU has is the one in use, and the
-lesser copies give the same results through TF."""
+binary stays portable), the best copy the CPU has is the one in use (AVX2
+for small calls where that is AVX-512), and the lesser copies give the same
+results through TF."""
 
 from __future__ import annotations
 
@@ -88,13 +89,37 @@ def test_active_isa_matches_the_cpu():
     assert _corrops_numpy.cpu_isa() == _best_isa()
 
 
+def test_small_calls_run_avx2_where_avx512_is_active():
+    """cpu_dispatch.h's engine_isa: under AVX-512, calls with less than
+    avx512_min_input_bytes of input run the AVX2 copy (they measured faster in
+    a TF step), larger ones the AVX-512 copy; the threshold is validated."""
+    from corrops import _corrops_numpy as native
+
+    best = _best_isa()
+    default = native.avx512_min_input_bytes()
+    assert default == 2**20
+    try:
+        small = native.engine_isa(20, 100, 1, 1, 4)  # the seed's shape, float32
+        large = native.engine_isa(256, 4096, 1, 1, 4)
+        assert small == ("avx2" if best == "avx512" else best)
+        assert large == best
+        native.set_avx512_min_input_bytes(0)
+        assert native.engine_isa(20, 100, 1, 1, 4) == best
+    finally:
+        native.set_avx512_min_input_bytes(default)
+    with pytest.raises(ValueError, match="bytes must be >= 0"):
+        native.set_avx512_min_input_bytes(-1)
+
+
 @pytest.fixture(scope="module")
 def default_engine_outputs(tmp_path_factory) -> Path:
     return _engine_outputs(tmp_path_factory.mktemp("isa") / "default.npz", "auto")
 
 
 def _engine_outputs(path: Path, isa: str) -> Path:
-    env = dict(os.environ, CORROPS_CPU_ISA=isa, PYTHONPATH=str(ROOT))
+    # CORROPS_AVX512_MIN_BYTES=0: the worker's inputs are small, and under the
+    # default threshold an AVX-512 CPU would run them on the AVX2 copy too.
+    env = dict(os.environ, CORROPS_CPU_ISA=isa, CORROPS_AVX512_MIN_BYTES="0", PYTHONPATH=str(ROOT))
     worker = ROOT / "tests" / "workers" / "engine_outputs.py"
     subprocess.run([sys.executable, str(worker), str(path)], env=env, check=True, timeout=300)
     return path

@@ -69,19 +69,28 @@ int64_t largest_cache_bytes() {
   return best;
 }
 
-// CORROPS_STREAM_STORE_MIN_BYTES (read once) overrides the default.
-int64_t initial_stream_store_min_bytes() {
-  const char* want = std::getenv("CORROPS_STREAM_STORE_MIN_BYTES");
+// A byte count from the environment variable `name` (a decimal integer >= 0),
+// or `fallback` where it is unset or not one.
+int64_t env_bytes(const char* name, int64_t fallback) {
+  const char* want = std::getenv(name);
   if (want != nullptr && *want != '\0') {
     char* end = nullptr;
     const long long v = std::strtoll(want, &end, 10);
     if (end != nullptr && *end == '\0' && v >= 0) return static_cast<int64_t>(v);
   }
-  return default_stream_store_min_bytes(largest_cache_bytes());
+  return fallback;
 }
 
+// CORROPS_STREAM_STORE_MIN_BYTES (read once) overrides the default.
 std::atomic<int64_t>& stream_store_slot() {
-  static std::atomic<int64_t> bytes{initial_stream_store_min_bytes()};
+  static std::atomic<int64_t> bytes{env_bytes(
+      "CORROPS_STREAM_STORE_MIN_BYTES", default_stream_store_min_bytes(largest_cache_bytes()))};
+  return bytes;
+}
+
+// CORROPS_AVX512_MIN_BYTES (read once) overrides kAvx512MinInputBytes.
+std::atomic<int64_t>& avx512_min_slot() {
+  static std::atomic<int64_t> bytes{env_bytes("CORROPS_AVX512_MIN_BYTES", kAvx512MinInputBytes)};
   return bytes;
 }
 
@@ -124,6 +133,20 @@ void set_stream_store_min_bytes(int64_t bytes) {
 }
 
 CpuIsa active_cpu_isa() { return isa_slot().load(std::memory_order_relaxed); }
+
+int64_t avx512_min_input_bytes() { return avx512_min_slot().load(std::memory_order_relaxed); }
+
+void set_avx512_min_input_bytes(int64_t bytes) {
+  avx512_min_slot().store(bytes, std::memory_order_relaxed);
+}
+
+CpuIsa engine_isa(const Layout& l, int64_t item_bytes) {
+  const CpuIsa isa = active_cpu_isa();
+  // AVX-512 implies AVX2 (cpu_has_avx512), so the AVX2 copy is there to take over.
+  if (isa == CpuIsa::kAvx512 && 2 * l.elements() * item_bytes < avx512_min_input_bytes())
+    return CpuIsa::kAvx2;
+  return isa;
+}
 
 bool cpu_isa_available(CpuIsa isa) {
   switch (isa) {

@@ -29,6 +29,26 @@ bool cpu_isa_available(CpuIsa isa);
 bool set_cpu_isa(CpuIsa isa);
 const char* cpu_isa_name(CpuIsa isa);
 
+// Where AVX-512 is active, a call whose inputs (x and y) span fewer bytes
+// than this runs the AVX2 copy instead. Measured on a Xeon VM with AVX-512
+// (2026-12-04): warm and on its own, either copy takes the same time on such
+// small rows, but in a TF training step at (20, 100, 1) the AVX-512 copy made
+// the whole fused step 21.6-23.7 us against 17.3-17.8 us with the AVX2 copy
+// (four alternating process pairs), a cost of ~2.5 us per op call outside the
+// engine's own time. At (64, 1000, 1) (0.5 MB of inputs) and (256, 4096, 1)
+// the two measured the same there; large calls keep AVX-512, which had
+// measured 3-8% faster in the bare engine at (256, 4096, 1) on 2026-12-02.
+constexpr int64_t kAvx512MinInputBytes = int64_t{1} << 20;
+// The threshold in use: kAvx512MinInputBytes unless CORROPS_AVX512_MIN_BYTES
+// (read once) or the setter (tests: 0 runs every call on AVX-512) says otherwise.
+int64_t avx512_min_input_bytes();
+void set_avx512_min_input_bytes(int64_t bytes);
+// The copy that runs a call over `l` with `item_bytes`-byte elements: the
+// active one, or AVX2 for an AVX-512 call under the threshold. It depends on
+// the whole layout, never on a work range, so every thread of a call runs the
+// same copy (bitwise determinism for any thread count).
+CpuIsa engine_isa(const Layout& l, int64_t item_bytes);
+
 // One engine copy's entry points, declared in its namespace; each is defined
 // (float and double instantiated) in its cpu_engine_<isa>.cc.
 #define CORROPS_DECLARE_ENGINE()                                                                   \
@@ -80,13 +100,13 @@ void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_tr
                        const bool* mask, T* loss, double* stats, int64_t begin, int64_t end) {
 #if defined(CORROPS_HAVE_AVX512_ENGINE)
   if constexpr (kHasSimdEngine<T>)
-    if (active_cpu_isa() == CpuIsa::kAvx512)
+    if (engine_isa(l, sizeof(T)) == CpuIsa::kAvx512)
       return avx512::corr_loss_forward<T>(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
                                           end);
 #endif
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
   if constexpr (kHasSimdEngine<T>)
-    if (active_cpu_isa() == CpuIsa::kAvx2)
+    if (engine_isa(l, sizeof(T)) == CpuIsa::kAvx2)
       return avx2::corr_loss_forward<T>(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
                                         end);
 #endif
@@ -100,13 +120,13 @@ void corr_loss_backward(const Layout& l, Method method, double eps, const T* gra
                         T* grad_pred, int64_t begin, int64_t end, bool grad_time_const = false) {
 #if defined(CORROPS_HAVE_AVX512_ENGINE)
   if constexpr (kHasSimdEngine<T>)
-    if (active_cpu_isa() == CpuIsa::kAvx512)
+    if (engine_isa(l, sizeof(T)) == CpuIsa::kAvx512)
       return avx512::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats,
                                            grad_true, grad_pred, begin, end, grad_time_const);
 #endif
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
   if constexpr (kHasSimdEngine<T>)
-    if (active_cpu_isa() == CpuIsa::kAvx2)
+    if (engine_isa(l, sizeof(T)) == CpuIsa::kAvx2)
       return avx2::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats,
                                          grad_true, grad_pred, begin, end, grad_time_const);
 #endif

@@ -180,6 +180,28 @@ PYBIND11_MODULE(_corrops_numpy, mod) {
   mod.def(
       "cpu_isa", [] { return std::string(corrops::cpu_isa_name(corrops::active_cpu_isa())); },
       "Instruction set of the CPU engine in use in this process: 'avx512', 'avx2' or 'generic'.");
+  mod.def(
+      "engine_isa",
+      [](int64_t outer, int64_t time, int64_t groups, int64_t channels, int64_t item_bytes) {
+        const corrops::Layout l{outer, time, groups, channels};
+        return std::string(corrops::cpu_isa_name(corrops::engine_isa(l, item_bytes)));
+      },
+      py::arg("outer"), py::arg("time"), py::arg("groups"), py::arg("channels"),
+      py::arg("item_bytes"),
+      "The engine copy a float32/float64 call over this canonical layout runs: cpu_isa(), "
+      "or 'avx2' for an AVX-512 call whose inputs span fewer than avx512_min_input_bytes().");
+  mod.def("avx512_min_input_bytes", &corrops::avx512_min_input_bytes,
+          "Bytes of input (x and y) below which a call runs the AVX2 copy where AVX-512 is "
+          "active. Process-wide within this module (the TF op library has its own setting, "
+          "from CORROPS_AVX512_MIN_BYTES).");
+  mod.def(
+      "set_avx512_min_input_bytes",
+      [](int64_t bytes) {
+        if (bytes < 0)
+          throw std::invalid_argument("bytes must be >= 0, got " + std::to_string(bytes));
+        corrops::set_avx512_min_input_bytes(bytes);
+      },
+      py::arg("bytes"), "Sets avx512_min_input_bytes (0: AVX-512 for every call); for tests.");
   mod.def("stream_store_min_bytes", &corrops::stream_store_min_bytes,
           "Bytes (inputs + outputs of one backward) above which the CPU engine writes the "
           "gradients with non-temporal stores. Process-wide within this module (the TF op "

@@ -583,6 +583,35 @@ void CheckStreamThreshold() {
 // valid_run decides which masked rows take the unmasked loops: a row it
 // wrongly calls one run gives wrong numbers (CheckLayout would see that); one
 // it wrongly rejects is only slower, so the classification is checked here.
+// engine_isa (cpu_dispatch.h): with AVX-512 active, a call whose inputs span
+// less than the threshold runs the AVX2 copy, one at or above it AVX-512, and
+// a threshold of 0 runs every call on AVX-512; a lesser active copy is never
+// changed. For whichever copy is active.
+void CheckEngineIsa() {
+  using corrops::CpuIsa;
+  const CpuIsa active = corrops::active_cpu_isa();
+  const int64_t saved = corrops::avx512_min_input_bytes();
+  corrops::set_avx512_min_input_bytes(corrops::kAvx512MinInputBytes);
+  const Layout small{20, 100, 1, 1};       // 16 000 bytes of float input
+  const Layout at{128, 1024, 1, 1};        // exactly 1 MiB of float input
+  const Layout under{128, 1023, 1, 1};     // just under it
+  const Layout at_double{16, 1024, 2, 2};  // 1 MiB of double input, 4 columns
+  const CpuIsa small_isa = active == CpuIsa::kAvx512 ? CpuIsa::kAvx2 : active;
+  EXPECT(corrops::engine_isa(small, 4) == small_isa, "%s: small call ran %s",
+         corrops::cpu_isa_name(active), corrops::cpu_isa_name(corrops::engine_isa(small, 4)));
+  EXPECT(corrops::engine_isa(under, 4) == small_isa, "%s: call under the threshold",
+         corrops::cpu_isa_name(active));
+  EXPECT(corrops::engine_isa(at, 4) == active, "%s: call at the threshold",
+         corrops::cpu_isa_name(active));
+  EXPECT(corrops::engine_isa(at_double, 8) == active, "%s: double call at the threshold",
+         corrops::cpu_isa_name(active));
+  EXPECT(corrops::engine_isa(at_double, 4) == small_isa, "%s: half the bytes is under it",
+         corrops::cpu_isa_name(active));
+  corrops::set_avx512_min_input_bytes(0);
+  EXPECT(corrops::engine_isa(small, 4) == active, "%s: threshold 0", corrops::cpu_isa_name(active));
+  corrops::set_avx512_min_input_bytes(saved);
+}
+
 void CheckValidRun(std::mt19937& rng) {
   using corrops::generic::detail::Run;
   using corrops::generic::detail::valid_run;
@@ -631,7 +660,9 @@ int main() {
                             {2, 40, 1, 16},
                             // long contiguous rows (masked runs: the unmasked loops on a run)
                             {4, 1000, 1, 1}};
-  // Every engine copy this build and CPU can run (cpu_dispatch.h).
+  // Every engine copy this build and CPU can run (cpu_dispatch.h), on every
+  // layout: threshold 0, or the small layouts here would run AVX2 under AVX-512.
+  const int64_t avx512_min = corrops::avx512_min_input_bytes();
   for (corrops::CpuIsa isa :
        {corrops::CpuIsa::kGeneric, corrops::CpuIsa::kAvx2, corrops::CpuIsa::kAvx512}) {
     if (!corrops::set_cpu_isa(isa)) {
@@ -639,6 +670,8 @@ int main() {
       continue;
     }
     std::printf("engine %s\n", corrops::cpu_isa_name(isa));
+    CheckEngineIsa();
+    corrops::set_avx512_min_input_bytes(0);
     for (const Layout& l : layouts)
       for (Method method : {Method::kPearson, Method::kCcc})
         for (MaskKind kind : {MaskKind::kNone, MaskKind::kRandom, MaskKind::kRuns}) {
@@ -650,6 +683,7 @@ int main() {
     CheckStreamedStores<float>();
     CheckStreamedStores<double>();
     CheckChunkedRows();
+    corrops::set_avx512_min_input_bytes(avx512_min);
   }
   CheckValidRun(rng);
   CheckStreamThreshold();
