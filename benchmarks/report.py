@@ -507,12 +507,17 @@ def evaluate_targets(rows, bandwidth, memory, scaling, forward=None) -> list[Tar
 
 
 def cpu_isa() -> str:
+    """The engine copy in use, and where it is AVX-512, the input size below
+    which a call runs the AVX2 copy instead (cpu_dispatch.h engine_isa)."""
     try:
         from corrops import _corrops_numpy
-
-        return _corrops_numpy.cpu_isa()
     except ImportError:
         return "unknown (NumPy module not built)"
+    isa = _corrops_numpy.cpu_isa()
+    if isa != "avx512":
+        return isa
+    limit = _corrops_numpy.avx512_min_input_bytes()
+    return f"avx512 (avx2 for calls with under {limit / 2**20:g} MiB of input)"
 
 
 def write_report(
