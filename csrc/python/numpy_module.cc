@@ -158,6 +158,13 @@ Array<T> Coefficients(const py::array_t<double>& stats, const std::string& metho
   return coef;
 }
 
+// A byte threshold's setter as Python sees it: a negative count is an error.
+template <void (*Set)(int64_t)>
+void SetBytes(int64_t bytes) {
+  if (bytes < 0) throw std::invalid_argument("bytes must be >= 0, got " + std::to_string(bytes));
+  Set(bytes);
+}
+
 template <typename T>
 void Bind(py::module_& mod, const std::string& suffix) {
   mod.def(("forward_" + suffix).c_str(), &Forward<T>, py::arg("y_true"), py::arg("y_pred"),
@@ -194,26 +201,14 @@ PYBIND11_MODULE(_corrops_numpy, mod) {
           "Bytes of input (x and y) below which a call runs the AVX2 copy where AVX-512 is "
           "active. Process-wide within this module (the TF op library has its own setting, "
           "from CORROPS_AVX512_MIN_BYTES).");
-  mod.def(
-      "set_avx512_min_input_bytes",
-      [](int64_t bytes) {
-        if (bytes < 0)
-          throw std::invalid_argument("bytes must be >= 0, got " + std::to_string(bytes));
-        corrops::set_avx512_min_input_bytes(bytes);
-      },
-      py::arg("bytes"), "Sets avx512_min_input_bytes (0: AVX-512 for every call); for tests.");
+  mod.def("set_avx512_min_input_bytes", &corrops::SetBytes<&corrops::set_avx512_min_input_bytes>,
+          py::arg("bytes"), "Sets avx512_min_input_bytes (0: AVX-512 for every call); for tests.");
   mod.def("stream_store_min_bytes", &corrops::stream_store_min_bytes,
           "Bytes (inputs + outputs of one backward) above which the CPU engine writes the "
           "gradients with non-temporal stores. Process-wide within this module (the TF op "
           "library has its own copy of the engine and its own setting).");
-  mod.def(
-      "set_stream_store_min_bytes",
-      [](int64_t bytes) {
-        if (bytes < 0)
-          throw std::invalid_argument("bytes must be >= 0, got " + std::to_string(bytes));
-        corrops::set_stream_store_min_bytes(bytes);
-      },
-      py::arg("bytes"),
-      "Sets stream_store_min_bytes (0: always stream). Changes no value, only how outputs are "
-      "stored; for tests and benchmarks.");
+  mod.def("set_stream_store_min_bytes", &corrops::SetBytes<&corrops::set_stream_store_min_bytes>,
+          py::arg("bytes"),
+          "Sets stream_store_min_bytes (0: always stream). Changes no value, only how outputs are "
+          "stored; for tests and benchmarks.");
 }
