@@ -2,10 +2,11 @@
 // (cpu_engine.h) is compiled for the portable baseline and, on x86-64, twice
 // more: for AVX2 + FMA + F16C (cpu_engine_avx2.cc) and for AVX-512 with
 // 512-bit vectors (cpu_engine_avx512.cc). float and double use the widest
-// copy the CPU has; IEEE binary16 (core/binary16.h) uses the
-// AVX2 copy on any CPU with AVX2. No -march=native: one binary runs everywhere.
-// Results are bitwise reproducible on one machine (the choice is fixed per
-// process); the two copies may differ in the last bits (FMA contraction).
+// copy the CPU has, bar small calls on AVX-512 CPUs (engine_isa below); IEEE
+// binary16 (core/binary16.h) uses the AVX2 copy on any CPU with AVX2. No
+// -march=native: one binary runs everywhere. Results are bitwise reproducible
+// on one machine (the choice is fixed per process and layout); the two copies
+// may differ in the last bits (FMA contraction).
 #pragma once
 
 #include <cstdint>
