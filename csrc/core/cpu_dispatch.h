@@ -100,15 +100,16 @@ using generic::work_unit_cost;
 template <typename T>
 void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true, const T* y_pred,
                        const bool* mask, T* loss, double* stats, int64_t begin, int64_t end) {
+  [[maybe_unused]] const CpuIsa isa = engine_isa(l, sizeof(T));
 #if defined(CORROPS_HAVE_AVX512_ENGINE)
   if constexpr (kHasSimdEngine<T>)
-    if (engine_isa(l, sizeof(T)) == CpuIsa::kAvx512)
+    if (isa == CpuIsa::kAvx512)
       return avx512::corr_loss_forward<T>(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
                                           end);
 #endif
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
   if constexpr (kHasSimdEngine<T>)
-    if (engine_isa(l, sizeof(T)) == CpuIsa::kAvx2)
+    if (isa == CpuIsa::kAvx2)
       return avx2::corr_loss_forward<T>(l, method, eps, y_true, y_pred, mask, loss, stats, begin,
                                         end);
 #endif
@@ -120,15 +121,16 @@ template <typename T>
 void corr_loss_backward(const Layout& l, Method method, double eps, const T* grad, const T* y_true,
                         const T* y_pred, const bool* mask, const double* stats, T* grad_true,
                         T* grad_pred, int64_t begin, int64_t end, bool grad_time_const = false) {
+  [[maybe_unused]] const CpuIsa isa = engine_isa(l, sizeof(T));
 #if defined(CORROPS_HAVE_AVX512_ENGINE)
   if constexpr (kHasSimdEngine<T>)
-    if (engine_isa(l, sizeof(T)) == CpuIsa::kAvx512)
+    if (isa == CpuIsa::kAvx512)
       return avx512::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats,
                                            grad_true, grad_pred, begin, end, grad_time_const);
 #endif
 #if defined(CORROPS_HAVE_AVX2_ENGINE)
   if constexpr (kHasSimdEngine<T>)
-    if (engine_isa(l, sizeof(T)) == CpuIsa::kAvx2)
+    if (isa == CpuIsa::kAvx2)
       return avx2::corr_loss_backward<T>(l, method, eps, grad, y_true, y_pred, mask, stats,
                                          grad_true, grad_pred, begin, end, grad_time_const);
 #endif

@@ -580,9 +580,6 @@ void CheckStreamThreshold() {
          "default threshold %lld", static_cast<long long>(now));
 }
 
-// valid_run decides which masked rows take the unmasked loops: a row it
-// wrongly calls one run gives wrong numbers (CheckLayout would see that); one
-// it wrongly rejects is only slower, so the classification is checked here.
 // engine_isa (cpu_dispatch.h): with AVX-512 active, a call whose inputs span
 // less than the threshold runs the AVX2 copy, one at or above it AVX-512, and
 // a threshold of 0 runs every call on AVX-512; a lesser active copy is never
@@ -612,6 +609,9 @@ void CheckEngineIsa() {
   corrops::set_avx512_min_input_bytes(saved);
 }
 
+// valid_run decides which masked rows take the unmasked loops: a row it
+// wrongly calls one run gives wrong numbers (CheckLayout would see that); one
+// it wrongly rejects is only slower, so the classification is checked here.
 void CheckValidRun(std::mt19937& rng) {
   using corrops::generic::detail::Run;
   using corrops::generic::detail::valid_run;
