@@ -66,6 +66,20 @@ inline A fold(const A* lanes) {
   return t[0];
 }
 
+// The lanes' maximum, pairwise like fold: 4 dependent maxes instead of a
+// 16-max chain (~60 cycles of latency once per chunk, a visible share of a
+// 100-step row's statistics). Lanes hold maxima of |values|, never NaN
+// (max_abs skips a NaN), and max is exact: the order changes no bit.
+template <typename A>
+inline A fold_max(const A* lanes) {
+  A t[kLanes / 2];
+  for (int l = 0; l < kLanes / 2; ++l)
+    t[l] = lanes[l + kLanes / 2] > lanes[l] ? lanes[l + kLanes / 2] : lanes[l];
+  for (int w = kLanes / 4; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) t[l] = t[l + w] > t[l] ? t[l + w] : t[l];
+  return t[0];
+}
+
 // max(m, |a|, |b|); a NaN is skipped where it meets m, and may hide the
 // other value of its pair: only the row's scale can change, and the row is
 // NaN anyway (the sums carry the NaN). |a| and |b| meet first so that m, the
@@ -246,9 +260,7 @@ ChunkSums<A> chunk_sums(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y
     sy[t - body] += keep_if<A>(yr - ky, v);
     mab[t - body] = max_abs(mab[t - body], keep_if<A>(xr, v), keep_if<A>(yr, v));
   }
-  A top = A(0);
-  for (int l = 0; l < kLanes; ++l) top = mab[l] > top ? mab[l] : top;
-  return ChunkSums<A>{fold(sx), fold(sy), top};
+  return ChunkSums<A>{fold(sx), fold(sy), fold_max(mab)};
 }
 
 template <typename A>

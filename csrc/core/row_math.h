@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__)
 #define CORROPS_HOST_DEVICE __host__ __device__ __forceinline__
@@ -65,11 +66,41 @@ struct RowStats {
 constexpr int kMaxScaleExponent = 100;
 
 template <typename A>
+struct FloatBits;
+template <>
+struct FloatBits<float> {
+  using Uint = uint32_t;
+  static constexpr int kMantissaBits = 23, kBias = 127;
+};
+template <>
+struct FloatBits<double> {
+  using Uint = uint64_t;
+  static constexpr int kMantissaBits = 52, kBias = 1023;
+};
+
+template <typename A>
 CORROPS_HOST_DEVICE A row_inv_scale(A max_abs) {
   if (!(max_abs > A(0)) || !isfinite(max_abs)) return A(1);
+#if defined(__CUDA_ARCH__)
   int e = ilogb(max_abs) + 1;  // as frexp's exponent; no pointer (no stack on GPUs)
   e = e > kMaxScaleExponent ? kMaxScaleExponent : (e < -kMaxScaleExponent ? -kMaxScaleExponent : e);
   return ldexp(A(1), -e);
+#else
+  // The same value from the bits: ilogb and ldexp are library calls, which
+  // with their register spills cost about 15% of a 100-step row's statistics
+  // on the CPU. For a normal positive value ilogb is the biased exponent
+  // minus the bias; a subnormal's field is 0, which lands below -100 and is
+  // clamped like ilogb's result; 2^-e for |e| <= 100 is a normal number.
+  using B = FloatBits<A>;
+  typename B::Uint u;
+  std::memcpy(&u, &max_abs, sizeof u);
+  int e = static_cast<int>(u >> B::kMantissaBits) - B::kBias + 1;
+  e = e > kMaxScaleExponent ? kMaxScaleExponent : (e < -kMaxScaleExponent ? -kMaxScaleExponent : e);
+  const typename B::Uint r = static_cast<typename B::Uint>(B::kBias - e) << B::kMantissaBits;
+  A out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+#endif
 }
 
 // eps in the scaled space, computed in double (it may underflow in float).

@@ -2,6 +2,7 @@
 // (CMake option CORROPS_SANITIZE). Compares the engine against a naive
 // double-precision transcription of DESIGN.md, checks the edge-case table and
 // that results do not depend on how work units are split.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -609,6 +610,52 @@ void CheckEngineIsa() {
   corrops::set_avx512_min_input_bytes(saved);
 }
 
+// row_inv_scale reads the exponent from the bits on the CPU; it must give
+// exactly the ilogb/ldexp formula (the CUDA kernels' form) for every input.
+template <typename A>
+A InvScaleByLibm(A max_abs) {
+  if (!(max_abs > A(0)) || !std::isfinite(max_abs)) return A(1);
+  int e = std::ilogb(max_abs) + 1;
+  e = std::min(corrops::kMaxScaleExponent, std::max(-corrops::kMaxScaleExponent, e));
+  return std::ldexp(A(1), -e);
+}
+
+template <typename A, typename Uint>
+void CheckRowInvScale(std::mt19937& rng) {
+  using Lim = std::numeric_limits<A>;
+  std::vector<A> values = {A(0),
+                           -A(0),
+                           A(1),
+                           -A(1),
+                           Lim::min(),
+                           Lim::denorm_min(),
+                           Lim::max(),
+                           Lim::infinity(),
+                           -Lim::infinity(),
+                           Lim::quiet_NaN(),
+                           A(0.75),
+                           A(1e-30)};
+  for (int k = Lim::min_exponent - Lim::digits - 1; k <= Lim::max_exponent; ++k)
+    for (A f : {A(1), A(1.5), std::nextafter(A(2), A(0))}) values.push_back(std::ldexp(f, k));
+  for (int i = 0; i < 20000; ++i) {  // random bit patterns: every class, both signs
+    Uint u = 0;
+    for (size_t b = 0; b < sizeof(Uint); b += 4) u = (u << 16 << 16) | Uint(rng());
+    A v;
+    std::memcpy(&v, &u, sizeof v);
+    values.push_back(v);
+  }
+  int wrong = 0;
+  for (A v : values) {
+    const A got = corrops::row_inv_scale(v), want = InvScaleByLibm(v);
+    if (std::memcmp(&got, &want, sizeof got) != 0) {
+      if (++wrong <= 3)
+        std::printf("  row_inv_scale(%a) = %a, want %a\n", double(v), double(got), double(want));
+    }
+  }
+  EXPECT(wrong == 0, "row_inv_scale<%s> differs from ilogb/ldexp on %d of %zu inputs",
+         sizeof(A) == 4 ? "float" : "double", wrong, values.size());
+}
+
 // valid_run decides which masked rows take the unmasked loops: a row it
 // wrongly calls one run gives wrong numbers (CheckLayout would see that); one
 // it wrongly rejects is only slower, so the classification is checked here.
@@ -686,6 +733,8 @@ int main() {
     corrops::set_avx512_min_input_bytes(avx512_min);
   }
   CheckValidRun(rng);
+  CheckRowInvScale<float, uint32_t>(rng);
+  CheckRowInvScale<double, uint64_t>(rng);
   CheckStreamThreshold();
   std::printf("%d passed, %d failed\n", checks - failures, failures);
   return failures ? EXIT_FAILURE : EXIT_SUCCESS;
