@@ -96,23 +96,12 @@ inline A max_abs(A m, A a, A b) {
   return p > m ? p : m;
 }
 
-template <typename A>
-struct SameSizeUint;
-template <>
-struct SameSizeUint<float> {
-  using type = uint32_t;
-};
-template <>
-struct SameSizeUint<double> {
-  using type = uint64_t;
-};
-
 // `keep ? v : 0` as a bit mask. GCC if-converts a float select that feeds
 // several products into branches, which stops vectorisation of the masked
 // loops (5x slower); an integer AND vectorises. Masked-out NaN/Inf become 0.
 template <typename A>
 inline A keep_if(A v, bool keep) {
-  using U = typename SameSizeUint<A>::type;
+  using U = typename FloatBits<A>::Uint;
   U u;
   std::memcpy(&u, &v, sizeof u);
   u &= U(0) - static_cast<U>(keep);

@@ -65,6 +65,8 @@ struct RowStats {
 // from 1e-30 to 1e30 neither overflow nor underflow in float.
 constexpr int kMaxScaleExponent = 100;
 
+// The unsigned integer of a float's width and its IEEE layout (bit tricks on
+// the CPU: row_inv_scale here, the engine's masked selects).
 template <typename A>
 struct FloatBits;
 template <>
