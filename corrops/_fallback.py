@@ -66,9 +66,12 @@ def _safe_sqrt(v: tf.Tensor) -> tf.Tensor:
 
 
 def row_moments(
-    x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float
+    x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float | tf.Tensor
 ) -> RowMoments:
-    """Centered two-pass statistics of every row of the canonical layout."""
+    """Centered two-pass statistics of every row of the canonical layout.
+
+    ``eps`` is a Python float or a float64 scalar tensor (the fused op's own
+    eps input, when its second derivative is taken through this code)."""
     # Means are shift + mean(x - shift), the shift being each row's first valid
     # value: a constant row then has deviations of exactly 0 (as in csrc/core).
     if mask is None:
@@ -113,7 +116,7 @@ def row_moments(
 
 
 def corr_loss(
-    x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float
+    x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float | tf.Tensor
 ) -> tf.Tensor:
     """Per-step loss (outer, time, groups), averaged over channels."""
     out_dtype = y.dtype
@@ -130,7 +133,7 @@ def corr_loss(
 
 
 def corrcoef(
-    x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float
+    x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float | tf.Tensor
 ) -> tf.Tensor:
     """Per-row coefficient (outer, groups, channels): k * cxy / D (0 if n = 0)."""
     out_dtype = y.dtype

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from corrops import _loader, _upstream
+from corrops import _loader, _second_order, _upstream
 
 _OP_NAME = "Corrops>CorrLoss"
+_GRAD_OP_NAME = "Corrops>CorrLossGrad"
 # Benchmarks only: the same interface moving the same bytes, no loss
 # (csrc/core/memory_pattern.h); its gradient is wired exactly as the fused one.
 _BOUND_OP_NAME = "Corrops>MemoryPatternBound"
@@ -85,12 +86,18 @@ def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tens
     return [grad_true if want_true else None, grad_pred if want_pred else None, None, None]
 
 
-def _register_gradient() -> None:
-    for name in (_OP_NAME, _BOUND_OP_NAME):
+def _register_gradients() -> None:
+    gradients = (
+        (_OP_NAME, _corr_loss_grad),
+        (_BOUND_OP_NAME, _corr_loss_grad),
+        # Second and higher orders (a tape inside a tape).
+        (_GRAD_OP_NAME, _second_order.corr_loss_grad_grad),
+    )
+    for name, fn in gradients:
         try:
-            tf.RegisterGradient(name)(_corr_loss_grad)
+            tf.RegisterGradient(name)(fn)
         except KeyError:  # already registered (module re-imported): keep the first
             pass
 
 
-_register_gradient()
+_register_gradients()
