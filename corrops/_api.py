@@ -6,7 +6,23 @@ from typing import Any
 
 import tensorflow as tf
 
-from corrops import _dispatch, _fallback, _fused, _inputs
+from corrops import _dispatch, _eager, _fallback, _fused, _inputs, _ragged
+
+
+def _prepare(
+    y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any, impl: str
+) -> tuple[_inputs.Canonical, str, _ragged.Padded | None]:
+    """The preamble of corr_loss and corrcoef: ragged inputs padded with the
+    mask of their steps (or the Keras mask of y_pred taken), the arguments
+    checked and reshaped to the canonical layout, the implementation chosen."""
+    padded = _ragged.pad(y_true, y_pred, axis, mask)
+    if padded is not None:
+        y_true, y_pred, mask = padded.y_true, padded.y_pred, padded.mask
+    elif mask is None:
+        mask = getattr(y_pred, "_keras_mask", None)
+    c = _inputs.canonicalize(y_true, y_pred, axis, mask, method, eps)
+    choice, _ = _dispatch.choose(impl)
+    return c, choice, padded
 
 
 @tf.autograph.experimental.do_not_convert
@@ -29,8 +45,15 @@ def corr_loss(
     ``(B, T)`` with ``y_pred`` ``(B, T, 1)`` (or the reverse) is accepted, and
     ``y_true`` is cast to ``y_pred``'s float dtype.
 
+    Variable-length sequences may come as ``tf.RaggedTensor`` with time as the
+    ragged dimension, ``(B, None)`` or ``(B, None, C)``, both ragged with the
+    same row lengths: the result is then the ragged per-step loss ``(B,
+    None)`` with those row lengths, and each row's statistics are those of
+    its own steps (as a padded tensor with a mask). ``axis`` must be 1 and
+    ``mask`` None.
+
     Args:
-      method: ``"pearson"`` (the seed's ``my_loss``: ``1 - dx*dy / (sqrt(vx*vy)
+      method: ``"pearson"`` (the naive formula's ``1 - dx*dy / (sqrt(vx*vy)
         + eps)``) or ``"ccc"`` (``1 - 2*dx*dy / (vx + vy + (mx-my)^2 + eps)``).
         The mean of the loss over a sequence's valid steps is ``1 - r`` (or
         ``1 - CCC``) of that sequence, up to eps.
@@ -44,17 +67,18 @@ def corr_loss(
         ``$CORROPS_IMPL`` (default ``"auto"``).
     """
     impl = _inputs.check_impl(impl)
-    if mask is None:
-        mask = getattr(y_pred, "_keras_mask", None)
-    c = _inputs.canonicalize(y_true, y_pred, axis, mask, method, eps)
-    choice, _ = _dispatch.choose(impl)
+    if tf.executing_eagerly():
+        lean = _eager.corr_loss(y_true, y_pred, axis, mask, method, eps, impl)
+        if lean is not None:
+            return lean
+    c, choice, padded = _prepare(y_true, y_pred, axis, mask, method, eps, impl)
     if choice == "fused":
         loss3, _stats = _fused.forward(c.x, c.y, c.mask, c.method, c.eps)
     else:
         loss3 = _fallback.corr_loss(c.x, c.y, c.mask, c.method, c.eps)
     loss = tf.reshape(loss3, c.loss_shape)
     loss.set_shape(c.loss_static)
-    return loss
+    return loss if padded is None else padded.restore(loss)
 
 
 @tf.autograph.experimental.do_not_convert
@@ -74,12 +98,11 @@ def corrcoef(
     inputs and ``(B, C)`` for ``(B, T, C)`` (the input shape without the time
     axis). ``1 - corrcoef`` equals the mean of ``corr_loss`` over each row's
     valid steps; a row with no valid step has coefficient 0. Differentiable.
+    Ragged ``(B, None)``/``(B, None, C)`` inputs give a dense ``(B,)``/``(B,
+    C)``.
     """
     impl = _inputs.check_impl(impl)
-    if mask is None:
-        mask = getattr(y_pred, "_keras_mask", None)
-    c = _inputs.canonicalize(y_true, y_pred, axis, mask, method, eps)
-    choice, _ = _dispatch.choose(impl)
+    c, choice, _padded = _prepare(y_true, y_pred, axis, mask, method, eps, impl)
     if choice == "fused":
         coef = _fused_corrcoef(c)
     else:

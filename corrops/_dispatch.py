@@ -22,7 +22,7 @@ def _in_xla_context() -> bool:
 def _gpu_without_kernels() -> bool:
     # Without CUDA kernels, TF's soft placement would silently copy GPU tensors
     # to the host around the op; the fallback stays on the GPU instead.
-    if _loader.build_info().get("cuda"):
+    if _loader.loaded_build_info().get("cuda"):
         return False
     if not tf.config.list_logical_devices("GPU"):
         return False

@@ -13,20 +13,42 @@ _GRAD_OP_NAME = "Corrops>CorrLossGrad"
 _BOUND_OP_NAME = "Corrops>MemoryPatternBound"
 
 
+# Eager calls reuse these constants (a fresh one costs a few us per call);
+# graphs get their own, so no eager tensor is ever captured.
+_eager_constants: dict[tuple, tf.Tensor] = {}
+
+
+def _constant(value: float | list, dtype: tf.DType) -> tf.Tensor:
+    if not tf.executing_eagerly():
+        return tf.constant(value, dtype)
+    key = (repr(value), dtype)
+    cached = _eager_constants.get(key)
+    if cached is None:
+        if len(_eager_constants) >= 64:  # a few eps values in practice
+            _eager_constants.clear()
+        cached = _eager_constants[key] = tf.constant(value, dtype)
+    return cached
+
+
 def _empty_mask() -> tf.Tensor:
-    return tf.zeros([0], dtype=tf.bool)
+    return _constant([], tf.bool)
 
 
 def forward(
     x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Runs Corrops>CorrLoss on canonical tensors; returns (loss, stats)."""
+    """Runs Corrops>CorrLoss; returns (loss, stats).
+
+    ``x``, ``y``: (outer, time, groups, channels), or (outer, time, channels)
+    or (outer, time) with one group; ``mask`` None or bool of the loss shape,
+    which is the data shape without its channel axis.
+    """
     ops = _loader.load_ops()
     return ops.corrops_corr_loss(
         y_true=x,
         y_pred=y,
         mask=_empty_mask() if mask is None else mask,
-        eps=tf.constant(eps, tf.float64),
+        eps=_constant(eps, tf.float64),
         method=method,
         has_mask=mask is not None,
     )

@@ -25,7 +25,13 @@ BUILD_INFO_NAME = "_build_info.json"
 LIBRARY_ENV = "CORROPS_OPS_LIBRARY"
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"tried": False, "module": None, "error": None, "warned": False}
+_state: dict[str, Any] = {
+    "tried": False,
+    "module": None,
+    "error": None,
+    "warned": False,
+    "info": {},  # build_info() of the loaded library, read once
+}
 
 
 class FusedOpUnavailableError(RuntimeError):
@@ -72,7 +78,8 @@ def _load() -> ModuleType:
             f"the corrops op library {path} does not exist (build it with "
             "`pip install .` or `python setup.py build_ext --inplace`)"
         )
-    built_for = build_info().get("tf_version")
+    info = build_info()
+    built_for = info.get("tf_version")
     if built_for is None:
         raise FusedOpUnavailableError(
             f"{path.with_name(BUILD_INFO_NAME)} is missing or unreadable, so the TensorFlow "
@@ -84,9 +91,11 @@ def _load() -> ModuleType:
             f"TensorFlow {tf.__version__} is running; rebuild corrops against it"
         )
     try:
-        return tf.load_op_library(str(path))
+        module = tf.load_op_library(str(path))
     except (tf.errors.NotFoundError, OSError) as err:  # undefined symbols, bad ELF, ...
         raise FusedOpUnavailableError(f"loading {path} failed: {err}") from err
+    _state["info"] = info
+    return module
 
 
 def try_load() -> ModuleType | None:
@@ -118,6 +127,12 @@ def load_ops() -> ModuleType:
     if module is None:
         raise FusedOpUnavailableError(f"corrops fused op unavailable: {_state['error']}")
     return module
+
+
+def loaded_build_info() -> dict[str, Any]:
+    """build_info() of the loaded library, read once at load (empty if none
+    is loaded); the dispatch reads it on every call."""
+    return _state["info"]
 
 
 def fused_available() -> bool:

@@ -52,19 +52,34 @@ def corr_loss_grad_grad(op: tf.Operation, up_true: tf.Tensor, up_pred: tf.Tensor
     inputs = [g, x, y]
     with tf.GradientTape() as outer:
         outer.watch([inputs[k] for k in sources])
+        # The fallback takes the canonical layout: (outer, time, channels)
+        # and (outer, time) data are one group (and one channel).
+        canon = _canonical if x.shape.rank < 4 else (lambda t, rank: t)
+        x4, y4 = canon(x, 4), canon(y, 4)
         with tf.GradientTape() as inner:
-            inner.watch([x, y])
-            loss = _fallback.corr_loss(x, y, mask, method, eps)
+            inner.watch([x4, y4])
+            loss = _fallback.corr_loss(x4, y4, canon(mask, 3), method, eps)
         # The compact form stands for its value at every step.
-        first = inner.gradient(loss, [x, y], output_gradients=tf.broadcast_to(g, tf.shape(loss)))
+        g_full = tf.broadcast_to(canon(g, 3), tf.shape(loss))
+        first = inner.gradient(loss, [x4, y4], output_gradients=g_full)
     targets = [first[out] for out, _ in wanted]
     grads = outer.gradient(
         targets,
         [inputs[k] for k in sources],
-        output_gradients=[up for _, up in wanted],
+        output_gradients=[tf.reshape(up, tf.shape(x4)) for _, up in wanted],
         unconnected_gradients=tf.UnconnectedGradients.ZERO,
     )
     result: list = [None] * 7
     for k, grad in zip(sources, grads, strict=True):
         result[k] = grad
     return result
+
+
+def _canonical(t: tf.Tensor | None, rank: int) -> tf.Tensor | None:
+    """(outer, time[, channels]) data as (outer, time, 1, channels), or an
+    (outer, time) loss-shaped tensor as (outer, time, 1)."""
+    if t is None:
+        return None
+    if rank == 4 and t.shape.rank == 3:
+        return tf.expand_dims(t, 2)
+    return tf.reshape(t, tf.concat([tf.shape(t), tf.ones([rank - t.shape.rank], tf.int32)], 0))

@@ -226,21 +226,24 @@ def time_constant_grad(grad: tf.Tensor, data: tf.Tensor) -> tf.Tensor | None:
     """The fused gradient op's compact ``grad`` for an upstream gradient that
     is constant along time.
 
-    ``grad`` is the upstream gradient of the canonical loss ``(outer, time,
-    groups)`` and ``data`` a canonical input ``(outer, time, groups,
-    channels)``. Returns ``(outer, 1, groups)``, the op's "constant along
-    time" form, or None when ``grad`` is not recognisably constant along time.
-    One value broadcast (the gradient of a mean or sum) needs no static shape;
-    a per-sequence value (times sample weights of shape ``(B,)``) does.
+    ``grad`` is the upstream gradient of the op's loss and ``data`` an input
+    of the op: ``(outer, time, groups)`` for ``(outer, time, groups,
+    channels)`` data, ``(outer, time)`` for ``(outer, time[, channels])``.
+    Returns that shape with time 1, the op's "constant along time" form, or
+    None when ``grad`` is not recognisably constant along time. One value
+    broadcast (the gradient of a mean or sum) needs no static shape; a
+    per-sequence value (times sample weights of shape ``(B,)``) does.
     """
     value = uniform_value(grad)
     if value is None:
         compact = along_time(grad, 1)
         return None if compact is None else tf.cast(compact, grad.dtype)
     static = data.shape
-    if static.rank == 4 and static[0] is not None and static[2] is not None:
-        shape = tf.constant([static[0], 1, static[2]], tf.int64)
+    kept = [0, 2] if static.rank == 4 else [0]  # the loss's axes other than time
+    if all(static[k] is not None for k in kept):
+        shape = tf.constant([static[0], 1, *(static[k] for k in kept[1:])], tf.int64)
     else:
         dims = tf.shape(data, out_type=tf.int64)
-        shape = tf.stack([dims[0], tf.constant(1, tf.int64), dims[2]])
-    return tf.broadcast_to(tf.reshape(tf.cast(value, grad.dtype), [1, 1, 1]), shape)
+        shape = tf.stack([dims[0], tf.constant(1, tf.int64), *(dims[k] for k in kept[1:])])
+    one = tf.reshape(tf.cast(value, grad.dtype), [1] * (len(kept) + 1))
+    return tf.broadcast_to(one, shape)

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from corrops import _api, _inputs
+from corrops import _api, _inputs, _ragged
 
 # The Keras mask of y_pred, captured before Loss.__call__ casts y_pred (a cast
 # makes a new tensor without the mask).
@@ -36,6 +36,10 @@ class CorrelationLoss(keras.losses.Loss):
     with the default reduction the reported loss is the mean over all valid
     steps of the batch, i.e. the mean of ``1 - r`` weighted by each sequence's
     number of valid steps.
+
+    Ragged ``(B, None)``/``(B, None, C)`` inputs (time ragged, both with the
+    same row lengths) are taken as padded sequences with the mask of their
+    steps: the same loss as above, over each sequence's own steps.
     """
 
     def __init__(
@@ -60,6 +64,14 @@ class CorrelationLoss(keras.losses.Loss):
         self.axis = axis
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tf.Tensor:
+        padded = _ragged.pad(y_true, y_pred, self.axis, None)
+        if padded is not None:
+            # Ragged sequences as padded ones with the Keras mask of their
+            # steps: the statistics and Keras' reduction see only real steps.
+            y_true, y_pred = padded.y_true, padded.y_pred
+            y_pred._keras_mask = padded.mask  # what Keras reads as the mask
+            if isinstance(sample_weight, tf.RaggedTensor):
+                sample_weight = sample_weight.to_tensor()
         if sample_weight is not None:
             sample_weight = tf.convert_to_tensor(sample_weight)
             if sample_weight.shape.rank == 1:

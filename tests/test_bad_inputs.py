@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import corrops.numpy as cnp
-from tests.workers.bad_inputs import API_CASES, RAW_CASES
+from tests.workers.bad_inputs import API_CASES, RAGGED_CASES, RAW_CASES
 
 ROOT = Path(__file__).resolve().parents[1]
 ERRORS = {"ValueError", "TypeError", "InvalidArgumentError", "NotFoundError"}
@@ -39,14 +39,25 @@ def outcomes() -> dict[str, list[str]]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-API_IDS = [
-    (f"{prefix}{case}", pattern)
-    for case, _, pattern in API_CASES
-    for prefix in [f"tf-{i}-{m}-" for i in ("fused", "tf") for m in ("eager", "function")]
-    + ["numpy-"]
-] + [
-    (f"{case}-{mode}", pattern) for case, _, pattern in RAW_CASES for mode in ("eager", "function")
-]
+API_IDS = (
+    [
+        (f"{prefix}{case}", pattern)
+        for case, _, pattern in API_CASES
+        for prefix in [f"tf-{i}-{m}-" for i in ("fused", "tf") for m in ("eager", "function")]
+        + ["numpy-"]
+    ]
+    + [
+        (f"tf-{i}-{m}-{case}", pattern)
+        for case, _, pattern in RAGGED_CASES
+        for i in ("fused", "tf")
+        for m in ("eager", "function")
+    ]
+    + [
+        (f"{case}-{mode}", pattern)
+        for case, _, pattern in RAW_CASES
+        for mode in ("eager", "function")
+    ]
+)
 
 
 @pytest.mark.parametrize(("case", "pattern"), API_IDS, ids=[c for c, _ in API_IDS])

@@ -373,3 +373,36 @@ def test_op_time_constant_grad_equals_broadcast(rng):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
     with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match="grad must have"):
         ops.corrops_corr_loss_grad(grad=tf.zeros((3, 2, 2), tf.float64), **common)
+
+
+@pytest.mark.parametrize("shape", [(3, 11), (3, 11, 2), (3, 11, 2, 4)], ids=str)
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_op_in_every_layout_takes_compact_path_in_a_graph(rng, shape, masked):
+    # The op takes (outer, time), (outer, time, channels) and the canonical
+    # rank 4 as they are; the mean's gradient reaches each in compact form
+    # (the loss shape with time 1) and gives the canonical layout's gradients.
+    ops = corrops.load_ops()
+    loss_shape = shape[:3] if len(shape) == 4 else shape[:2]
+    x = tf.constant(rng.normal(size=shape))
+    y = tf.constant(rng.normal(size=shape))
+    mask = tf.constant(rng.random(loss_shape) > 0.3) if masked else tf.zeros([0], tf.bool)
+    canonical = (*shape[:2], 1, 1) if len(shape) == 2 else (*shape[:2], 1, shape[2])
+    canonical = shape if len(shape) == 4 else canonical
+
+    def grads(a, b, m):
+        with tf.GradientTape() as tape:
+            tape.watch([a, b])
+            loss, _ = ops.corrops_corr_loss(
+                y_true=a, y_pred=b, mask=m, eps=tf.constant(1e-7, tf.float64), has_mask=masked
+            )
+            total = tf.reduce_mean(loss)
+        return tape.gradient(total, [a, b])
+
+    fn = tf.function(grads)
+    compact_shape = [shape[0], 1, *loss_shape[2:]]
+    assert [s.as_list() for s in _grad_op_inputs(fn, x, y, mask)] == [compact_shape]
+    got = fn(x, y, mask)
+    m4 = tf.reshape(mask, canonical[:3]) if masked else mask
+    want = tf.function(grads)(tf.reshape(x, canonical), tf.reshape(y, canonical), m4)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.numpy(), tf.reshape(b, shape).numpy())

@@ -14,42 +14,52 @@ using ::tensorflow::shape_inference::DimensionHandle;
 using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
-// Merges y_true and y_pred (rank 4) and, with a mask, the mask (rank 3) into
-// `data` and `loss` shapes. Dimensions may be unknown (Keras traces with None).
+// Merges y_true and y_pred and, with a mask, the mask (the loss shape) into
+// `data` and `loss` shapes. The data is (outer, time, groups, channels), or
+// (outer, time, channels) or (outer, time) with one group; the loss is the
+// data shape without its channel axis. Dimensions may be unknown (Keras
+// traces with None), the rank may not.
 Status DataAndLossShapes(InferenceContext* c, int first_data_input, ShapeHandle* data,
                          ShapeHandle* loss) {
   using ::tensorflow::errors::InvalidArgument;
-  ShapeHandle a, b;
   const ShapeHandle in_true = c->input(first_data_input);
   const ShapeHandle in_pred = c->input(first_data_input + 1);
-  if (!c->WithRank(in_true, 4, &a).ok() || !c->WithRank(in_pred, 4, &b).ok())
-    return InvalidArgument("y_true and y_pred must have rank 4 (outer, time, groups, channels); ",
-                           "got y_true ", c->DebugString(in_true), " and y_pred ",
-                           c->DebugString(in_pred));
-  if (!c->Merge(a, b, data).ok())
+  const int rank = c->Rank(in_pred);
+  if (!c->RankKnown(in_true) || !c->RankKnown(in_pred) || c->Rank(in_true) != rank || rank < 2 ||
+      rank > 4)
+    return InvalidArgument(
+        "y_true and y_pred must have rank 4 (outer, time, groups, channels), 3 (outer, time, "
+        "channels) or 2 (outer, time); got y_true ",
+        c->DebugString(in_true), " and y_pred ", c->DebugString(in_pred));
+  if (!c->Merge(in_true, in_pred, data).ok())
     return InvalidArgument("y_true and y_pred must have the same shape; got y_true ",
-                           c->DebugString(a), " and y_pred ", c->DebugString(b));
+                           c->DebugString(in_true), " and y_pred ", c->DebugString(in_pred));
+  const int loss_rank = rank == 4 ? 3 : 2;
   ShapeHandle prefix;
-  TF_RETURN_IF_ERROR(c->Subshape(*data, 0, 3, &prefix));
+  TF_RETURN_IF_ERROR(c->Subshape(*data, 0, loss_rank, &prefix));
   bool has_mask = false;
   TF_RETURN_IF_ERROR(c->GetAttr("has_mask", &has_mask));
   if (has_mask) {
     ShapeHandle m = c->input(first_data_input + 2);
-    if (!c->WithRank(m, 3, &m).ok() || !c->Merge(prefix, m, &prefix).ok())
+    if (!c->WithRank(m, loss_rank, &m).ok() || !c->Merge(prefix, m, &prefix).ok())
       return InvalidArgument("mask must have the loss shape ", c->DebugString(prefix), ", got ",
                              c->DebugString(c->input(first_data_input + 2)));
     // Feed the merged dims back into the data shape.
-    ShapeHandle ch;
-    TF_RETURN_IF_ERROR(c->Subshape(*data, 3, 4, &ch));
-    TF_RETURN_IF_ERROR(c->Concatenate(prefix, ch, data));
+    ShapeHandle rest;
+    TF_RETURN_IF_ERROR(c->Subshape(*data, loss_rank, &rest));
+    TF_RETURN_IF_ERROR(c->Concatenate(prefix, rest, data));
   }
   *loss = prefix;
   return ::tensorflow::OkStatus();
 }
 
+// (outer, groups * channels, kStatsPerRow): one row of statistics per sequence.
 ShapeHandle StatsShape(InferenceContext* c, ShapeHandle data) {
-  DimensionHandle inner;
-  if (!c->Multiply(c->Dim(data, 2), c->Dim(data, 3), &inner).ok()) inner = c->UnknownDim();
+  const int rank = c->Rank(data);
+  DimensionHandle inner = c->MakeDim(1);
+  if (rank == 4 && !c->Multiply(c->Dim(data, 2), c->Dim(data, 3), &inner).ok())
+    inner = c->UnknownDim();
+  if (rank == 3) inner = c->Dim(data, 2);
   return c->MakeShape({c->Dim(data, 0), inner, c->MakeDim(kStatsPerRow)});
 }
 
@@ -96,10 +106,10 @@ OpDefBuilderWrapper& GradSpec(OpDefBuilderWrapper&& w) {
       .SetShapeFn([](InferenceContext* c) -> Status {
         ShapeHandle data, loss, g;
         TF_RETURN_IF_ERROR(DataAndLossShapes(c, 1, &data, &loss));
-        // grad: the loss shape, or (outer, 1, groups) when constant along time.
+        // grad: the loss shape, or that shape with time 1 when constant along time.
         ShapeHandle g_const;
         const bool ok =
-            c->WithRank(c->input(0), 3, &g).ok() &&
+            c->WithRank(c->input(0), c->Rank(loss), &g).ok() &&
             (c->Merge(g, loss, &g).ok() || (c->ReplaceDim(loss, 1, c->MakeDim(1), &g_const).ok() &&
                                             c->Merge(g, g_const, &g).ok()));
         if (!ok)
@@ -135,19 +145,20 @@ CORROPS_REGISTER_OP(kCorrLoss, ForwardSpec, "Corrops>CorrLoss").Doc(R"doc(
 Per-time-step correlation loss (Pearson or concordance), fused.
 
 y_true, y_pred: (outer, time, groups, channels); one row is one
-  (outer, group, channel) sequence along time.
-mask: (outer, time, groups) bool when has_mask, else a tensor of shape [0].
+  (outer, group, channel) sequence along time. (outer, time, channels) and
+  (outer, time) are taken as one group (and one channel).
+mask: the loss shape, bool, when has_mask, else a tensor of shape [0].
 eps: scalar float64 > 0 added to the denominator.
-loss: (outer, time, groups), the per-step loss averaged over channels; 0 at
-  masked steps.
+loss: (outer, time, groups), or (outer, time) for rank-3 and rank-2 data:
+  the per-step loss averaged over channels; 0 at masked steps.
 stats: (outer, groups*channels, 7) float64 per-row n, mx, my, and scaled vx, vy, cxy, inv_scale,
   consumed by CorrLossGrad.
 )doc");
 
 CORROPS_REGISTER_OP(kCorrLossGrad, GradSpec, "Corrops>CorrLossGrad").Doc(R"doc(
 Gradient of Corrops>CorrLoss with respect to y_true and y_pred, fused.
-grad is the upstream gradient of `loss`, or, with shape (outer, 1, groups),
-its value at every step when it is constant along time (the gradient of a
+grad is the upstream gradient of `loss`, or, with the loss shape's time
+dimension 1, its value at every step when it is constant along time (the gradient of a
 mean or sum of the loss, possibly times per-sequence weights): the CPU kernel
 then makes one pass that reads no per-step gradient. stats is the forward's
 `stats`. loss is the forward's `loss` (its values are not read), or a tensor

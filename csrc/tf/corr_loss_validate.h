@@ -42,26 +42,37 @@ inline ::tensorflow::Status ReadEps(const ::tensorflow::Tensor& eps, double* val
   return ::tensorflow::OkStatus();
 }
 
+// The layouts the ops take: the canonical (outer, time, groups, channels),
+// or, as a user passes them (no reshape needed), (outer, time, channels) and
+// (outer, time), with one group (and one channel). The loss shape is the data
+// shape without its channel axis: (outer, time, groups), or (outer, time).
+inline ::tensorflow::TensorShape LossShape(const Layout& layout, int data_rank) {
+  if (data_rank == 4) return ::tensorflow::TensorShape({layout.outer, layout.time, layout.groups});
+  return ::tensorflow::TensorShape({layout.outer, layout.time});
+}
+
 // Checks y_true/y_pred/mask and fills the layout.
 inline ::tensorflow::Status ValidateInputs(const ::tensorflow::Tensor& y_true,
                                            const ::tensorflow::Tensor& y_pred,
                                            const ::tensorflow::Tensor& mask, bool has_mask,
                                            Layout* layout) {
   using ::tensorflow::errors::InvalidArgument;
-  if (y_true.dims() != 4 || y_pred.dims() != 4)
-    return InvalidArgument("y_true and y_pred must have rank 4 (outer, time, groups, channels); ",
-                           "got y_true ", y_true.shape().DebugString(), " and y_pred ",
-                           y_pred.shape().DebugString());
+  const int rank = y_pred.dims();
+  if (y_true.dims() != rank || rank < 2 || rank > 4)
+    return InvalidArgument(
+        "y_true and y_pred must have rank 4 (outer, time, groups, channels), 3 (outer, time, "
+        "channels) or 2 (outer, time); got y_true ",
+        y_true.shape().DebugString(), " and y_pred ", y_pred.shape().DebugString());
   if (y_true.shape() != y_pred.shape())
     return InvalidArgument("y_true and y_pred must have the same shape; got y_true ",
                            y_true.shape().DebugString(), " and y_pred ",
                            y_pred.shape().DebugString());
   layout->outer = y_pred.dim_size(0);
   layout->time = y_pred.dim_size(1);
-  layout->groups = y_pred.dim_size(2);
-  layout->channels = y_pred.dim_size(3);
+  layout->groups = rank == 4 ? y_pred.dim_size(2) : 1;
+  layout->channels = rank >= 3 ? y_pred.dim_size(rank - 1) : 1;
   if (has_mask) {
-    const ::tensorflow::TensorShape want({layout->outer, layout->time, layout->groups});
+    const ::tensorflow::TensorShape want = LossShape(*layout, rank);
     if (mask.shape() != want)
       return InvalidArgument("mask must have shape ", want.DebugString(), " (the loss shape), got ",
                              mask.shape().DebugString());
@@ -72,15 +83,17 @@ inline ::tensorflow::Status ValidateInputs(const ::tensorflow::Tensor& y_true,
   return ::tensorflow::OkStatus();
 }
 
-// grad has the loss shape (outer, time, groups), or (outer, 1, groups) for
-// an upstream gradient constant along time (*time_const is then true, unless
-// time == 1, where the two shapes are the same thing).
+// grad has the loss shape, or that shape with time 1 for an upstream
+// gradient constant along time (*time_const is then true, unless time == 1,
+// where the two shapes are the same thing).
 inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::Tensor& grad,
                                                const ::tensorflow::Tensor& stats,
-                                               const Layout& layout, bool* time_const) {
+                                               const Layout& layout, int data_rank,
+                                               bool* time_const) {
   using ::tensorflow::errors::InvalidArgument;
-  const ::tensorflow::TensorShape want_grad({layout.outer, layout.time, layout.groups});
-  const ::tensorflow::TensorShape want_const({layout.outer, 1, layout.groups});
+  const ::tensorflow::TensorShape want_grad = LossShape(layout, data_rank);
+  ::tensorflow::TensorShape want_const = want_grad;
+  want_const.set_dim(1, 1);
   *time_const = layout.time != 1 && grad.shape() == want_const;
   if (grad.shape() != want_grad && !*time_const)
     return InvalidArgument("grad must have the loss shape ", want_grad.DebugString(), " (or ",
@@ -95,8 +108,8 @@ inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::Tensor& grad,
 
 // The gradient op's `loss` input: the forward's loss, or shape [0] (none).
 inline ::tensorflow::Status ValidateLossDonor(const ::tensorflow::Tensor& loss,
-                                              const Layout& layout) {
-  const ::tensorflow::TensorShape want({layout.outer, layout.time, layout.groups});
+                                              const Layout& layout, int data_rank) {
+  const ::tensorflow::TensorShape want = LossShape(layout, data_rank);
   if (loss.shape() == want || loss.shape() == ::tensorflow::TensorShape({0}))
     return ::tensorflow::OkStatus();
   return ::tensorflow::errors::InvalidArgument("loss must be the forward's loss ",
@@ -112,7 +125,7 @@ inline ::tensorflow::Status PrepareForward(::tensorflow::OpKernelContext* ctx, c
   TF_RETURN_IF_ERROR(
       ValidateInputs(ctx->input(0), ctx->input(1), ctx->input(2), attrs.has_mask, layout));
   TF_RETURN_IF_ERROR(ReadEps(ctx->input(3), eps));
-  TF_RETURN_IF_ERROR(ctx->allocate_output(0, {layout->outer, layout->time, layout->groups}, loss));
+  TF_RETURN_IF_ERROR(ctx->allocate_output(0, LossShape(*layout, ctx->input(1).dims()), loss));
   return ctx->allocate_output(1, {layout->outer, layout->inner(), kStatsPerRow}, stats);
 }
 
@@ -132,9 +145,11 @@ template <typename T>
                                      bool* grad_time_const, T** grad_true, T** grad_pred) {
   TF_RETURN_IF_ERROR(
       ValidateInputs(ctx->input(1), ctx->input(2), ctx->input(3), attrs.has_mask, layout));
-  TF_RETURN_IF_ERROR(ValidateGradInputs(ctx->input(0), ctx->input(4), *layout, grad_time_const));
+  const int data_rank = ctx->input(2).dims();
+  TF_RETURN_IF_ERROR(
+      ValidateGradInputs(ctx->input(0), ctx->input(4), *layout, data_rank, grad_time_const));
   TF_RETURN_IF_ERROR(ReadEps(ctx->input(5), eps));
-  TF_RETURN_IF_ERROR(ValidateLossDonor(ctx->input(6), *layout));
+  TF_RETURN_IF_ERROR(ValidateLossDonor(ctx->input(6), *layout, data_rank));
   // A time-constant g has no per-step buffer; then only the loss can lend one.
   const std::vector<int> donors = *grad_time_const ? std::vector<int>{6} : std::vector<int>{0, 6};
   const bool reuse = may_reuse_buffers && attrs.want_grad_true != attrs.want_grad_pred;

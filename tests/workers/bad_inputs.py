@@ -42,6 +42,35 @@ API_CASES = [
     ("eps-string", dict(y_true=X, y_pred=X, eps="1e-7"), "eps"),
 ]
 
+RAGGED = tf.ragged.constant([[1.0, 2.0, 4.0], [3.0, 1.0]])
+RAGGED_C = tf.ragged.constant([[[1.0], [2.0], [4.0]], [[3.0], [1.0]]], ragged_rank=1)
+# (id, kwargs for corr_loss, what the message must name): TF API only.
+RAGGED_CASES = [
+    ("ragged-true-only", dict(y_true=RAGGED, y_pred=RAGGED.to_tensor()), "y_true"),
+    ("ragged-pred-only", dict(y_true=RAGGED.to_tensor(), y_pred=RAGGED), "y_pred"),
+    (
+        "ragged-lengths",
+        dict(y_true=RAGGED, y_pred=tf.ragged.constant([[1.0, 2.0], [3.0, 1.0, 5.0]])),
+        "row lengths",
+    ),
+    (
+        "ragged-rows",
+        dict(y_true=RAGGED, y_pred=tf.ragged.constant([[1.0, 2.0, 4.0]])),
+        "row lengths",
+    ),
+    (
+        "ragged-channel-axis",
+        dict(
+            y_true=tf.ragged.constant([[[1.0, 2.0]], [[3.0]]]),
+            y_pred=tf.ragged.constant([[[1.0, 2.0]], [[3.0]]]),
+        ),
+        "ragged along time",
+    ),
+    ("ragged-axis", dict(y_true=RAGGED_C, y_pred=RAGGED_C, axis=0), "axis"),
+    ("ragged-axis-channel", dict(y_true=RAGGED_C, y_pred=RAGGED_C, axis=2), "axis"),
+    ("ragged-mask", dict(y_true=RAGGED, y_pred=RAGGED, mask=np.ones((2, 3), bool)), "mask"),
+]
+
 
 def _raw(x, y, mask, eps=1e-7, has_mask=False, grad=None, stats=None, loss=None):
     ops = corrops.load_ops()
@@ -62,7 +91,18 @@ def _raw(x, y, mask, eps=1e-7, has_mask=False, grad=None, stats=None, loss=None)
 
 EMPTY = np.zeros([0], bool)
 RAW_CASES = [
-    ("raw-rank", lambda: _raw(X, X, EMPTY), "rank"),
+    ("raw-rank1", lambda: _raw(X[0], X[0], EMPTY), "rank"),
+    ("raw-rank5", lambda: _raw(X4[..., None], X4[..., None], EMPTY), "rank"),
+    ("raw-rank-mismatch", lambda: _raw(X, X3, EMPTY), "rank"),
+    ("raw-mask-shape-rank2", lambda: _raw(X, X, np.ones((2, 4), bool), has_mask=True), "mask"),
+    ("raw-mask-rank3-data", lambda: _raw(X3, X3, np.ones((2, 5, 3), bool), has_mask=True), "mask"),
+    (
+        "raw-grad-shape-rank3",
+        lambda: _raw(
+            X3, X3, EMPTY, grad=np.zeros((2, 5, 1), np.float32), stats=np.zeros((2, 3, 7))
+        ),
+        "grad",
+    ),
     ("raw-shape", lambda: _raw(X4, X4[:, :4], EMPTY), "same shape"),
     ("raw-mask-shape", lambda: _raw(X4, X4, np.ones((2, 4, 1), bool), has_mask=True), "mask"),
     ("raw-mask-missing", lambda: _raw(X4, X4, np.ones((2, 5, 1), bool)), "mask"),
@@ -128,6 +168,12 @@ for case, kw, _ in API_CASES:
             **{k: v for k, v in kw.items() if k not in ("y_true", "y_pred")},
         )
     )
+for case, kw, _ in RAGGED_CASES:
+    for impl in ("fused", "tf"):
+        for mode in ("eager", "function"):
+            results[f"tf-{impl}-{mode}-{case}"] = _outcome(
+                lambda kw=kw, mode=mode, impl=impl: _tf_call(kw, mode, impl)
+            )
 for case, fn, _ in RAW_CASES:
     results[f"{case}-eager"] = _outcome(fn)
     results[f"{case}-function"] = _outcome(tf.function(fn))
