@@ -1,10 +1,10 @@
-"""Pure-TF implementation of DESIGN.md on the canonical layout.
+"""Pure-TF implementation of docs/DESIGN.md on the canonical layout.
 
 Inputs are (outer, time, groups, channels), the mask (outer, time, groups) or
 None. Written as a handful of elementwise ops and reductions so XLA fuses it;
 masked steps are selected out with ``tf.where`` (never multiplied) so that a
 NaN at a masked step cannot leak, and the square roots are guarded so that a
-constant row has a finite gradient (DESIGN.md's edge-case table).
+constant row has a finite gradient (the edge-case table of docs/DESIGN.md).
 """
 
 from __future__ import annotations

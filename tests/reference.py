@@ -1,4 +1,4 @@
-"""Float64 NumPy reference of shared/DESIGN.md, written independently of the
+"""Float64 NumPy reference of docs/DESIGN.md, written independently of the
 library's canonical reshape: it works along `axis` of the user's array."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def corrcoef(x, y, mask=None, *, axis=1, method="pearson", eps=1e-7):
 
 
 def corr_loss_grad(x, y, g, mask=None, *, axis=1, method="pearson", eps=1e-7):
-    """DESIGN.md's closed-form gradients: returns (dL/dy_true, dL/dy_pred)."""
+    """docs/DESIGN.md's closed-form gradients: returns (dL/dy_true, dL/dy_pred)."""
     x, y, valid, axis, channels = _prep(x, y, mask, axis)
     g = np.asarray(g, np.float64)
     if channels:

@@ -1,4 +1,4 @@
-"""DESIGN.md's edge-case table, for every implementation."""
+"""docs/DESIGN.md's edge-case table, for every implementation."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Gradient checks: tf.test.compute_gradient in float64, the closed form of
-DESIGN.md, and fused vs fallback in float32."""
+docs/DESIGN.md, and fused vs fallback in float32."""
 
 from __future__ import annotations
 

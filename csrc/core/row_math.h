@@ -1,6 +1,6 @@
 // Per-row scalar math shared by every implementation (CPU engine, CUDA
 // kernels). Framework-free; HOST_DEVICE so the CUDA kernels compile the very
-// same formulas the CPU tests exercise. See shared/DESIGN.md for the math.
+// same formulas the CPU tests exercise. docs/DESIGN.md states the math.
 #pragma once
 
 #include <cmath>
@@ -125,7 +125,7 @@ CORROPS_HOST_DEVICE double smallest_normal<double>() {
   return 2.2250738585072014e-308;
 }
 
-// Denominator D (scaled) of DESIGN.md for either method. D can only fall
+// Denominator D (scaled) of docs/DESIGN.md for either method. D can only fall
 // below the smallest normal number (0, or subnormal where the CPU does not
 // flush them) when the scaled eps underflowed on a constant row, where every
 // dx*dy is 0 anyway: it is then raised to the smallest normal number so that
@@ -162,7 +162,7 @@ CORROPS_HOST_DEVICE A row_coefficient(Method method, const RowStats<A>& s, doubl
 // the upstream gradient of that step:
 //   dL/dy_s = a * g * dx' + by + cy * dy'
 //   dL/dx_s = a * g * dy' + bx + cx * dx'
-// which is DESIGN.md's gradient with the per-row sums (taken over dx', dy')
+// which is docs/DESIGN.md's gradient with the per-row sums (taken over dx', dy')
 // folded into a, b, c, and the 1/scale of the chain rule folded in too.
 template <typename A>
 struct GradCoeffs {

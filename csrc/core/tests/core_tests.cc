@@ -1,6 +1,6 @@
 // Framework-free tests of csrc/core, built with and without sanitizers
 // (CMake option CORROPS_SANITIZE). Compares the engine against a naive
-// double-precision transcription of DESIGN.md, checks the edge-case table and
+// double-precision transcription of docs/DESIGN.md, checks the edge-case table and
 // that results do not depend on how work units are split.
 #include <algorithm>
 #include <cmath>
@@ -36,7 +36,7 @@ struct Naive {
   std::vector<double> loss, gx, gy;
 };
 
-// DESIGN.md, literally: per row (o, g, c), over valid steps.
+// docs/DESIGN.md, literally: per row (o, g, c), over valid steps.
 Naive NaiveCorr(const Layout& l, Method method, double eps, const std::vector<double>& x,
                 const std::vector<double>& y, const std::vector<bool>* mask,
                 const std::vector<double>& g) {
@@ -214,7 +214,7 @@ void CheckLayout(const Layout& l, Method method, MaskKind kind, std::mt19937& rn
 }
 
 // Upstream gradient constant along time, passed as (outer, 1, groups): the
-// one-pass backward against DESIGN.md on the broadcast gradient, for any work
+// one-pass backward against docs/DESIGN.md on the broadcast gradient, for any work
 // split and either gradient alone; masked steps exactly 0; float within 1e-3.
 void CheckTimeConst(const Layout& l, Method method, MaskKind kind, std::mt19937& rng) {
   const bool masked = kind != MaskKind::kNone;
@@ -510,7 +510,7 @@ void CheckStreamedStores() {
 // in level (a trend: the merge's mean-delta term carries most of the
 // variance), in magnitude (1e-20 then 1e20 and back: the moments are
 // rescaled when a chunk raises the row's scale) and, masked, with whole
-// chunks masked out. Float and double against DESIGN.md in double.
+// chunks masked out. Float and double against docs/DESIGN.md in double.
 // Its own generator: the other checks' data stays what it was.
 void CheckChunkedRows() {
   std::mt19937 rng(13);
