@@ -4,7 +4,7 @@ Every contender computes the per-step loss of ``(x, y)`` and, for
 ``forward+backward``, the gradient of its mean with respect to ``y`` (a
 ``GradientTape``), as a training step does. Graph and XLA contenders run K
 iterations inside one ``tf.function`` over K different inputs: the per-call
-dispatch cost of a tf.function (~0.3-0.5 ms for an empty one on this VM) is
+dispatch cost of a tf.function (~0.3-0.5 ms for an empty one on a 2-core machine) is
 paid once per K, and different data per iteration keeps XLA from hoisting the
 work out of the loop. In a training step that cost belongs to the whole step,
 not to the loss, so K is chosen to make it a small share of a call. Eager
@@ -26,8 +26,9 @@ import corrops
 from corrops._fused import memory_pattern_bound
 
 
-def seed_formula(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """The seed question's final my_loss (Keras 3 ops), what users write today."""
+def naive_formula(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """The per-step Pearson loss as users write it in Keras 3 ops today (the
+    naive formula corrops replaces)."""
     ops = keras.ops
     s1, s2 = ops.squeeze(y_true, -1), ops.squeeze(y_pred, -1)
     d1 = s1 - ops.mean(s1, axis=-1, keepdims=True)
@@ -39,9 +40,9 @@ def seed_formula(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return 1.0 - d1 * d2 / (den + keras.config.epsilon())
 
 
-def _seed_t(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """seed_formula with the time axis at 1 and a mean over channels: the same
-    ops for C = 1 (the seed squeezes C and reduces the last axis), and it also
+def _naive_t(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """naive_formula with the time axis at 1 and a mean over channels: the same
+    ops for C = 1 (naive_formula squeezes C and reduces the last axis), and it also
     runs for C > 1. The benchmarks use this form."""
     d1 = y_true - tf.reduce_mean(y_true, axis=1, keepdims=True)
     d2 = y_pred - tf.reduce_mean(y_pred, axis=1, keepdims=True)
@@ -60,10 +61,10 @@ class Contender:
     supports_mask: bool = True
 
 
-def _seed(y_true, y_pred, mask=None):
+def _naive(y_true, y_pred, mask=None):
     if mask is not None:
-        raise ValueError("the seed formula has no mask")
-    return _seed_t(y_true, y_pred)
+        raise ValueError("the naive formula has no mask")
+    return _naive_t(y_true, y_pred)
 
 
 def _loop_overhead(y_true, y_pred, mask=None):
@@ -98,7 +99,7 @@ MEMORY_BOUND = Contender("memory-pattern bound", _memory_bound, "graph", support
 # only the ops every contender's iteration also runs (its input slice, the
 # reduction of a corner of the result, the accumulation), so no loss
 # implementation, not even one that costs nothing, takes less time per
-# iteration: `seed time / its time` is the largest speed-up over the seed any
+# iteration: `naive time / its time` is the largest speed-up over the naive formula any
 # implementation can show in this loop. At small shapes that cost is most of
 # the fused step's (the 4x target at (20, 100, 1)). Strict where the x*y loop
 # overhead is not: that one runs more TF ops (a product, two means and their
@@ -106,9 +107,9 @@ MEMORY_BOUND = Contender("memory-pattern bound", _memory_bound, "graph", support
 LOOP_ALONE = Contender("loop alone (no loss)", None, "graph", supports_mask=False)
 
 CONTENDERS = [
-    Contender("seed eager", _seed, "eager", supports_mask=False),
-    Contender("seed graph", _seed, "graph", supports_mask=False),
-    Contender("seed XLA", _seed, "xla", supports_mask=False),
+    Contender("naive eager", _naive, "eager", supports_mask=False),
+    Contender("naive graph", _naive, "graph", supports_mask=False),
+    Contender("naive XLA", _naive, "xla", supports_mask=False),
     Contender(
         "fallback graph", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="tf"), "graph"
     ),

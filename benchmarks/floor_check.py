@@ -2,11 +2,11 @@
 
     python benchmarks/floor_check.py [--processes N] [--rounds R] [--with KEY=VALUE ...]
 
-On this project's shared VM the same build's floor ratio (floor time / fused
-fwd+bwd time) at (256, 4096, 1) has come out anywhere from 0.56 to 0.73 in
-four processes in a row, and identical input sets in one process differed by
-up to 14%: the process (its memory placement and allocator state) moves the
-number more than a round-robin minimum can remove. REPORT.md measures the
+On a shared 2-core machine the same build's floor ratio (floor time / fused
+fwd+bwd time) at (256, 4096, 1) can come out anywhere from 0.56 to 0.73 in
+four processes in a row, and identical input sets in one process can differ
+by up to 14%: the process (its memory placement and allocator state) moves
+the number more than a round-robin minimum can remove. REPORT.md measures the
 targets in one process; this tool shows the spread behind such a number.
 
 Each process measures what report.py's PAIRED_SCRIPT does for the floor

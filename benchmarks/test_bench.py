@@ -24,14 +24,14 @@ DTYPES = [tf.float32, tf.float16]
 
 def _combinations():
     # Contenders innermost: the measurements a ratio compares run back to back,
-    # so a burst of interference on this shared VM hits one shape's contenders
+    # so a burst of interference on a shared machine hits one shape's contenders
     # alike instead of one contender's whole grid.
     for case in grid():
         for dtype in DTYPES:
             for backward in (False, True):
                 for contender in CONTENDERS:
                     if case.masked and not contender.supports_mask:
-                        continue  # the seed formula has no mask
+                        continue  # the naive formula has no mask
                     yield pytest.param(
                         contender,
                         case,
@@ -54,6 +54,6 @@ def test_loss(benchmark, contender, case, dtype, backward):
         iterations=k,
         floor_bytes=floor_bytes(case, dtype, backward),
     )
-    # 15 rounds: the minimum needs a few quiet moments on a shared VM.
+    # 15 rounds: the minimum needs a few quiet moments on a shared machine.
     rounds = 1 if SMOKE else 15
     benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=0 if SMOKE else 1)

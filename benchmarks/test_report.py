@@ -36,13 +36,13 @@ def _floor_seconds(shape) -> float:
 def rows() -> list[dict]:
     out = []
     for shape, seed, fused in [((20, 100, 1), 40e-6, 10e-6), ((64, 1000, 1), 200e-6, 60e-6)]:
-        out += [_row("seed graph", shape, seed), _row("fused", shape, fused)]
+        out += [_row("naive graph", shape, seed), _row("fused", shape, fused)]
         out.append(_row(LOOP_OVERHEAD, shape, fused / 2))
     big = (256, 4096, 1)
     out += [
         _row("fused", big, _floor_seconds(big) / 0.8),  # 0.80 of the floor: met
-        _row("seed graph", big, 3 * _floor_seconds(big) / 0.8),  # 3x: not met
-        _row("seed XLA", big, 2 * _floor_seconds(big) / 0.8),  # 2x < 2.5x: not met
+        _row("naive graph", big, 3 * _floor_seconds(big) / 0.8),  # 3x: not met
+        _row("naive XLA", big, 2 * _floor_seconds(big) / 0.8),  # 2x < 2.5x: not met
         _row(LOOP_OVERHEAD, big, _floor_seconds(big) / 0.9),
         _row("fused", big, 1.5 * _floor_seconds(big) / 0.8, masked=True),  # 1.5x: not met
         _row("fused", (64, 65536, 1), _floor_seconds((64, 65536, 1)) / 0.5),  # 0.5: not met
@@ -70,13 +70,13 @@ def test_targets(rows):
     )
     got = {t.name: (t.measured, t.met) for t in targets}
     reachable = {t.name: t.reachable for t in targets}
-    assert got["fused vs seed tf.function, (20, 100, 1)"] == (
+    assert got["fused vs naive tf.function, (20, 100, 1)"] == (
         "4.0x (at most 8.0x: loop overhead)",
         True,
     )
-    assert got["fused vs seed tf.function, (64, 1000, 1)"][1] is False  # 3.3x
-    assert got["fused vs seed tf.function, (256, 4096, 1)"][1] is False
-    assert got["fused vs seed XLA, (256, 4096, 1)"] == ("2.0x", False)
+    assert got["fused vs naive tf.function, (64, 1000, 1)"][1] is False  # 3.3x
+    assert got["fused vs naive tf.function, (256, 4096, 1)"][1] is False
+    assert got["fused vs naive XLA, (256, 4096, 1)"] == ("2.0x", False)
     assert got["floor time / fused time, (256, 4096, 1)"] == (
         "0.80 (loop overhead alone: 0.90; forward alone 1.000 ms, 1.25x TF's x + y over the "
         "same arrays (0.800 ms))",
@@ -101,10 +101,10 @@ def test_targets(rows):
     )
     # A bound is stated where one is measured: loop overhead 8x and 6.7x
     # (>= 4x: reachable), the thread bound 2.86x (>= 1.6x); none elsewhere.
-    assert reachable["fused vs seed tf.function, (20, 100, 1)"] is True
-    assert reachable["fused vs seed tf.function, (64, 1000, 1)"] is True
+    assert reachable["fused vs naive tf.function, (20, 100, 1)"] is True
+    assert reachable["fused vs naive tf.function, (64, 1000, 1)"] is True
     assert reachable["fused intra-op threads 1 -> 2, (256, 4096, 1)"] is True
-    assert reachable["fused vs seed XLA, (256, 4096, 1)"] is None
+    assert reachable["fused vs naive XLA, (256, 4096, 1)"] is None
     # The floor: the memory-pattern bound where it was timed (0.70 >= 0.65).
     assert reachable["floor time / fused time, (64, 65536, 1)"] is True
     assert reachable["floor time / fused time, (256, 4096, 1)"] is None
@@ -121,7 +121,7 @@ def test_unreachable_targets_say_so():
     """A miss whose measured bound is below the target says so; others don't."""
     shape = (20, 100, 1)
     rows = [
-        _row("seed graph", shape, 30e-6),
+        _row("naive graph", shape, 30e-6),
         _row("fused", shape, 15e-6),
         _row(LOOP_OVERHEAD, shape, 12e-6),  # at most 2.5x: below 4x
     ]
@@ -130,7 +130,7 @@ def test_unreachable_targets_say_so():
         "2": {"fused": 0.8e-3, LOOP_OVERHEAD: 0.6e-3, "bandwidth": 37.0},
     }
     by = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, scaling)}
-    small = by["fused vs seed tf.function, (20, 100, 1)"]
+    small = by["fused vs naive tf.function, (20, 100, 1)"]
     assert (small.met, small.reachable) == (False, False)
     assert small.verdict.startswith("**no**: the bound measured in this run is below")
     threads = by["fused intra-op threads 1 -> 2, (256, 4096, 1)"]
@@ -165,7 +165,7 @@ def test_unreachable_targets_say_so():
     assert floor.measured == "0.50 (at most 0.60: memory-pattern bound)"
     rows[2] = _row(LOOP_OVERHEAD, shape, 5e-6)  # 2.0x, bound 6x: a plain miss
     small = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}[
-        "fused vs seed tf.function, (20, 100, 1)"
+        "fused vs naive tf.function, (20, 100, 1)"
     ]
     assert small.reachable is True and small.verdict == "**no**"
 
@@ -304,7 +304,7 @@ def test_a_bound_slower_than_the_fused_step_bounds_nothing():
     bound instead of an 'at most' the fused step already beats."""
     small, big = (20, 100, 1), (64, 65536, 1)
     rows = [
-        _row("seed graph", small, 80e-6),
+        _row("naive graph", small, 80e-6),
         _row("fused", small, 30e-6),  # 2.7x
         _row(LOOP_OVERHEAD, small, 36e-6),  # 2.2x: slower than fused
         _row("fused", big, _floor_seconds(big) / 0.6),
@@ -315,7 +315,7 @@ def test_a_bound_slower_than_the_fused_step_bounds_nothing():
         "2": {"fused": 1.0e-3, LOOP_OVERHEAD: 0.9e-3, MEMORY_BOUND.name: 1.1e-3},
     }
     by = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, scaling)}
-    tiny = by["fused vs seed tf.function, (20, 100, 1)"]
+    tiny = by["fused vs naive tf.function, (20, 100, 1)"]
     assert (tiny.met, tiny.reachable, tiny.verdict) == (False, None, "**no**")
     assert tiny.measured == "2.7x (loop overhead 2.2x, slower than the fused step here: no bound)"
     floor = by["floor time / fused time, (64, 65536, 1)"]
@@ -344,19 +344,19 @@ def test_bound_note_counts_a_bound_only_when_no_slower_than_the_fused_step(bound
 
 
 def test_the_loop_alone_bounds_the_speed_up_strictly():
-    """The loop alone (no loss at all) bounds the speed-up over the seed even
+    """The loop alone (no loss at all) bounds the speed-up over the naive formula even
     where the x*y loop overhead measured slower than the fused step; the
     tighter of two bounds that count decides; `net of it` compares what each
     adds to the loop."""
     small = (20, 100, 1)
     rows = [
-        _row("seed graph", small, 75e-6),
+        _row("naive graph", small, 75e-6),
         _row("fused", small, 40e-6),  # 1.9x
         _row(LOOP_OVERHEAD, small, 41e-6),  # slower than fused: no bound
         _row(LOOP_ALONE.name, small, 30e-6),  # at most 2.5x: below 4x
     ]
     by = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}
-    tiny = by["fused vs seed tf.function, (20, 100, 1)"]
+    tiny = by["fused vs naive tf.function, (20, 100, 1)"]
     assert (tiny.met, tiny.reachable) == (False, False)
     assert tiny.verdict.startswith("**no**: the bound measured in this run is below")
     assert tiny.measured == (
@@ -366,12 +366,12 @@ def test_the_loop_alone_bounds_the_speed_up_strictly():
     rows[2] = _row(LOOP_OVERHEAD, small, 25e-6)  # 3.0x: counts, but the loop alone is tighter
     rows[3] = _row(LOOP_ALONE.name, small, 15e-6)  # 5.0x
     tiny = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}[
-        "fused vs seed tf.function, (20, 100, 1)"
+        "fused vs naive tf.function, (20, 100, 1)"
     ]
     assert tiny.reachable is False  # 75 / max(25, 15) = 3.0x < 4x
     rows[2] = _row(LOOP_OVERHEAD, small, 10e-6)  # 7.5x
     tiny = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}[
-        "fused vs seed tf.function, (20, 100, 1)"
+        "fused vs naive tf.function, (20, 100, 1)"
     ]
     assert tiny.reachable is True  # 75 / 15 = 5.0x
     assert "at most 5.0x: the loop alone; net of it 2.4x; at most 7.5x: loop overhead" in (

@@ -87,12 +87,13 @@ def test_one_minus_corrcoef_is_mean_loss_over_valid_steps(rng, impl, method):
         )
 
 
-def test_seed_my_loss_parity(rng, impl):
-    """The seed's final my_loss, ported line for line to Keras 3 ops."""
+def test_naive_my_loss_parity(rng, impl):
+    """The naive formula as users write it (a widely copied Keras `my_loss`),
+    ported line for line to Keras 3 ops."""
     import keras
     from keras import ops as K
 
-    def my_loss(seq1, seq2):  # Correlation-based loss function (the seed's)
+    def my_loss(seq1, seq2):  # the naive per-step correlation loss
         seq1 = K.squeeze(seq1, axis=-1)
         seq2 = K.squeeze(seq2, axis=-1)
         seq1_mean = K.mean(seq1, axis=-1, keepdims=True)

@@ -99,7 +99,7 @@ def test_small_calls_run_avx2_where_avx512_is_active():
     default = native.avx512_min_input_bytes()
     assert default == 2**20
     try:
-        small = native.engine_isa(20, 100, 1, 1, 4)  # the seed's shape, float32
+        small = native.engine_isa(20, 100, 1, 1, 4)  # a small training batch, float32
         large = native.engine_isa(256, 4096, 1, 1, 4)
         assert small == ("avx2" if best == "avx512" else best)
         assert large == best

@@ -52,8 +52,8 @@ std::atomic<CpuIsa>& isa_slot() {
 
 // The largest cache Linux lists for CPU 0 (/sys/devices/system/cpu/cpu0/
 // cache/index*/size: the kernel's reading of CPUID's cache leaves, what
-// lscpu prints), 0 where there is none. glibc's sysconf is not used: on the
-// AMD EPYC VM it reports a 64 MiB L3 for the 8 MiB the kernel lists.
+// lscpu prints), 0 where there is none. glibc's sysconf is not used: on some
+// virtual machines it reports a 64 MiB L3 for the 8 MiB the kernel lists.
 int64_t largest_cache_bytes() {
   int64_t best = 0;
   for (int index = 0; index < 16; ++index) {

@@ -182,13 +182,8 @@ inline bool valid_run(const bool* CORROPS_RESTRICT m, int64_t len, Run* run) {
 // centred, never E[x^2] - E[x]^2. Both passes prefetch the next chunk, the
 // sums pass its first half and the moments pass its second, a line every
 // other iteration, so memory streams while the core computes (a whole-row
-// two-pass, the earlier form, re-read every row from L2/L3 twice with the
-// memory idle: the forward ran 1.3-1.5x the time of a read-2-write-1 loop).
-// Spreading the prefetches over both passes instead of issuing all of them
-// in the moments pass: measured on a Xeon VM (2026-12-02, AVX2, 2 threads,
-// inputs from memory, both forms in one binary, alternating), forward
-// medians 2.08-2.16 against 2.34-2.43 ms at (64,65536,1) and 0.64-0.65
-// against 0.71-0.72 ms at (256,4096,1).
+// two-pass re-reads every row from L2/L3 with the memory idle). Measured
+// effect: docs/PERFORMANCE.md, "Row statistics in one pass over memory".
 // Moments are kept at the scale of the largest |value| seen so far (a power
 // of two, row_inv_scale) and rescaled, exactly, when a chunk raises it.
 constexpr int64_t kStatsChunk = 1024;
@@ -467,15 +462,9 @@ void contiguous_grads_to(const T* g, const T* x, const T* y, const bool* m, int6
 // each then streamed out. The same loops compute every value, so the bits
 // are those of the unstreamed pass. Two outputs whose alignments differ keep
 // ordinary stores (rare: both gradients asked for, rows not 16-byte sized).
-//
-// Streaming straight from a kLanes scratch replaced a kStreamChunk (512)
-// step scratch copied out by a separate loop after each chunk, with the
-// chunk's prefetches issued together at its start: on the AMD EPYC VM (Zen 1,
-// AVX2, 2 threads, 2026-12-03; both forms in one binary, alternating, inputs
-// from memory) the time-constant backward at (64,65536,1) ran 1.01-1.07x a
-// plain streaming read-2-write-1 loop against 1.40-1.49x (2.28-2.55 against
-// 3.16-3.58 ms), and 0.99-1.05x against 1.34x at (256,4096,1); dropping the
-// chunk's prefetches alone gave 1.19-1.28x.
+// A kLanes scratch keeps the values in registers or L1 on their way out
+// (a larger scratch copied out per chunk measured 1.3-1.5x slower:
+// docs/PERFORMANCE.md, "Non-temporal stores").
 template <typename T, typename Steps>
 inline void streamed_steps(T* a, T* b, int64_t len, const Steps& steps) {
   constexpr int64_t kItem = static_cast<int64_t>(sizeof(T));
@@ -496,13 +485,10 @@ inline void streamed_steps(T* a, T* b, int64_t len, const Steps& steps) {
 
 // A streamed backward prefetches the inputs kGradPrefetchAhead steps ahead
 // of each kLanes block it computes: the pass reads memory with little to
-// compute, and the hardware prefetcher stops at every 4 KiB page. Measured
-// with the earlier chunked form on a Xeon VM (AVX-512, 2026-12-02, 2
-// threads): backward (time-constant g) at (64,65536,1) medians 1.46-1.52
-// against 1.72-1.80 ms without; 128 to 1024 steps ahead all gained, 256 the
-// most. On the EPYC VM, in this form, 256 ahead measured 0.96-1.06x the
-// time without. Unstreamed rows (passes below the stream threshold) keep one
-// call with no prefetch.
+// compute, and the hardware prefetcher stops at every 4 KiB page (128 to
+// 1024 steps ahead all measured faster at (64,65536,1); 256 the most).
+// Unstreamed rows (passes below the stream threshold) keep one call with no
+// prefetch.
 constexpr int64_t kGradPrefetchAhead = 256;
 
 // contiguous_grads_to, with the outputs streamed when `stream`.
@@ -526,10 +512,9 @@ void contiguous_grads_out(bool stream, const T* g, const T* x, const T* y, const
 // contiguous_loss, with the loss streamed when `stream` (bitwise the plain
 // loop's values). The streamed loss skips the read-for-ownership of its
 // lines, and the mean that reads it next finds it in memory instead of the
-// cache. Measured on a Xeon VM (AVX-512; 2026-12-02) at (64,65536,1), where
-// the pass touches 48 MiB: bare forward 1.99-2.13 against 2.41-2.48 ms, TF
-// step floor ratio 0.56-0.58 against 0.53 (floor_check.py, 3 processes
-// each). Below the threshold, where the arrays stay in cache, it is off.
+// cache. At (64,65536,1), where the pass touches 48 MiB, the bare forward
+// measured 1.99-2.13 against 2.41-2.48 ms with plain stores. Below the
+// threshold, where the arrays stay in cache, it is off.
 template <bool kMasked, typename T, typename A>
 void contiguous_loss_out(bool stream, const T* x, const T* y, const bool* m, int64_t len, A mx,
                          A my, A is, A scale, T* loss) {
@@ -1241,11 +1226,9 @@ void tile_backward_any(const Block& b, Args... args) {
 // reads nothing during each loss pass). Row u's x and y are re-read from the
 // cache, which must hold two rows' (kPipelineMaxBytes). The same bits as row
 // by row: the same out-of-line statistics chunks, the same loss chunks.
-// Measured on a Xeon VM (AVX-512, 2 threads, 2026-12-02): in TF,
-// floor_check.py --processes 3 against the row-by-row library alternating,
-// floor ratio at (64,65536,1) 0.65-0.66 against 0.62-0.63; the bare forward
-// 2-7% faster there. (Tried in stop 22 for rows of at most 32768 steps,
-// where it measured even at (256,4096,1), whose loss is not streamed.)
+// In TF the floor ratio at (64,65536,1) measured 0.65-0.66 against 0.62-0.63
+// row by row; rows whose loss is not streamed gain nothing from it
+// (docs/PERFORMANCE.md, "The pipelined streamed forward").
 constexpr int64_t kPipelineMaxBytes = int64_t{1} << 20;
 
 template <typename T, typename A>

@@ -6,16 +6,15 @@
 // TensorFlow's step; benchmarks/report.py and floor_check.py time it next to
 // the fused step. Not a loss: they compute products of their inputs. Not
 // strictly a bound either: these loops leave prefetching to the hardware, and
-// the engine's statistics pass, which prefetches in software, has come out a
-// little faster (floor ratio 0.69 against 0.68 at (256,4096,1), Xeon VM).
+// the engine's statistics pass, which prefetches in software, can come out a
+// few percent faster.
 //
 // The forward is one read-2-write-1 pass, which no correct kernel can match:
 // a row's loss needs the whole row's statistics, so a kernel reads each row
 // before it writes the row's first loss. A forward keeping that dependence
-// (each row read, then re-read from the cache as its loss is written) was
-// tried here and dropped: the fused step beat it in TF (floor ratio 0.70
-// against 0.66 in one process), so it bounded nothing. benchmarks/
-// engine_passes times that pattern as the forward's own reference.
+// (each row read, then re-read from the cache as its loss is written) would
+// bound nothing: the fused step, which prefetches, is faster than it in TF.
+// benchmarks/engine_passes times that pattern as the forward's own reference.
 #pragma once
 
 #include <cstdint>
