@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 import corrops
-from corrops._fused import memory_pattern_bound
+from benchmarks.bound_ops import memory_pattern_bound
 
 
 def naive_formula(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -84,7 +84,7 @@ LOOP_OVERHEAD = "loop overhead (x*y)"
 
 def _memory_bound(y_true, y_pred, mask=None):
     """Not a contender: the fused step with the engine replaced by loops that
-    move only its bytes (corrops._fused.memory_pattern_bound). Its time is
+    move only its bytes (benchmarks/bound_ops.py). Its time is
     what the fused op's structure (one forward op, TF's mean, one backward op)
     costs with nothing to compute: the floor targets' bound, not strict within
     a few percent (its loops leave prefetching to the hardware)."""

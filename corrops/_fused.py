@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tensorflow as tf
 
 from corrops import _loader, _second_order, _upstream
 
 _OP_NAME = "Corrops>CorrLoss"
 _GRAD_OP_NAME = "Corrops>CorrLossGrad"
-# Benchmarks only: the same interface moving the same bytes, no loss
-# (csrc/core/memory_pattern.h); its gradient is wired exactly as the fused one.
-_BOUND_OP_NAME = "Corrops>MemoryPatternBound"
 
 
 # Eager calls reuse these constants (a fresh one costs a few us per call);
@@ -54,22 +53,11 @@ def forward(
     )
 
 
-def memory_pattern_bound(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    """Benchmarks only, not a loss: ``x * y`` of shape (outer, time) from float32
-    (outer, time, 1) inputs, through ops with the fused ops' interface, buffer
-    reuse and gradient wiring that move exactly the fused ops' bytes. A step
-    built on it bounds what any kernel of the fused op's structure can reach."""
-    b, t = tf.shape(x)[0], tf.shape(x)[1]
-    loss, _stats = _loader.load_ops().corrops_memory_pattern_bound(
-        y_true=tf.reshape(x, [b, t, 1, 1]),
-        y_pred=tf.reshape(y, [b, t, 1, 1]),
-        mask=_empty_mask(),
-        eps=tf.constant(1.0, tf.float64),  # validated as the fused op's; unused
-    )
-    return tf.reshape(loss, [b, t])
-
-
-def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tensor) -> list:
+def grad_of_forward(op: tf.Operation, grad_loss: tf.Tensor, grad_op: Callable) -> list:
+    """The gradient of a forward op with Corrops>CorrLoss's interface through
+    ``grad_op``, an op with Corrops>CorrLossGrad's (the fused pair, or the
+    benchmarks' memory-pattern bound pair, wired identically). Returns the
+    gradients of (y_true, y_pred, mask, eps)."""
     # The stats output is an implementation detail consumed only by this
     # gradient; corrops never exposes it to differentiation.
     # A GradientTape passes the inputs it does not need in skip_input_indices
@@ -81,15 +69,9 @@ def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tens
     if not (want_true or want_pred):
         return [None, None, None, None]
     # The gradient of a mean or sum of the loss is one value broadcast: pass it
-    # as (outer, 1, groups), so the full-size broadcast is never built and the
-    # CPU kernel makes one pass (see _upstream).
+    # as the loss shape with time 1, so the full-size broadcast is never built
+    # and the CPU kernel makes one pass (see _upstream).
     compact = _upstream.time_constant_grad(grad_loss, op.inputs[0])
-    ops = _loader.load_ops()
-    grad_op = (
-        ops.corrops_memory_pattern_bound_grad
-        if op.type == _BOUND_OP_NAME
-        else ops.corrops_corr_loss_grad
-    )
     grad_true, grad_pred = grad_op(
         grad=grad_loss if compact is None else compact,
         y_true=op.inputs[0],
@@ -108,10 +90,13 @@ def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tens
     return [grad_true if want_true else None, grad_pred if want_pred else None, None, None]
 
 
+def _corr_loss_grad(op: tf.Operation, grad_loss: tf.Tensor, _grad_stats: tf.Tensor) -> list:
+    return grad_of_forward(op, grad_loss, _loader.load_ops().corrops_corr_loss_grad)
+
+
 def _register_gradients() -> None:
     gradients = (
         (_OP_NAME, _corr_loss_grad),
-        (_BOUND_OP_NAME, _corr_loss_grad),
         # Second and higher orders (a tape inside a tape).
         (_GRAD_OP_NAME, _second_order.corr_loss_grad_grad),
     )

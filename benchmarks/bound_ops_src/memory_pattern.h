@@ -1,9 +1,9 @@
-// The memory-pattern bound (benchmarks only): the loops that move exactly the
-// bytes the fused forward and backward move, and compute nothing else. The
-// bound ops (Corrops>MemoryPatternBound*) run them in place of the engine,
-// with the same allocation, buffer reuse and thread pool, so a training step
-// built on them is the fastest any kernel of this op structure can make
-// TensorFlow's step; benchmarks/report.py and floor_check.py time it next to
+// The memory-pattern bound's loops: they move exactly the bytes the fused
+// forward and backward move, and compute nothing else. The bound ops
+// (memory_pattern_bound_ops.cc, Corrops>MemoryPatternBound*) run them in
+// place of the engine, with the same allocation, buffer reuse and thread
+// pool, so a training step built on them is the fastest any kernel of this
+// op structure can make TensorFlow's step; benchmarks/report.py and floor_check.py time it next to
 // the fused step. Not a loss: they compute products of their inputs. Not
 // strictly a bound either: these loops leave prefetching to the hardware, and
 // the engine's statistics pass, which prefetches in software, can come out a

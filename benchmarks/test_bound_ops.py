@@ -1,7 +1,7 @@
-"""The memory-pattern bound ops (benchmarks only, corrops._fused.memory_pattern_bound):
-they must compute exactly their stated products, through the fused gradient's
-wiring, or the floor targets' bound in the benchmark report would be timing
-something else."""
+"""The memory-pattern bound ops (benchmarks/bound_ops.py): they must compute
+exactly their stated products, through the fused gradient's wiring, or the
+floor targets' bound in the benchmark report would be timing something else;
+and the installed corrops library must not contain them."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from corrops import _fused, _loader
+import corrops
+from benchmarks import bound_ops
 
 
 def _step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     with tf.GradientTape() as tape:
         tape.watch(y)
-        total = tf.reduce_mean(_fused.memory_pattern_bound(x, y))
+        total = tf.reduce_mean(bound_ops.memory_pattern_bound(x, y))
     return total, tape.gradient(total, y)
 
 
@@ -44,7 +45,7 @@ def test_eager_gradient_reads_the_per_step_upstream_gradient():
 
 
 def test_forward_writes_zero_statistics():
-    ops = _loader.load_ops()
+    ops = bound_ops.load()
     x = tf.ones((2, 5, 1, 1))
     loss, stats = ops.corrops_memory_pattern_bound(
         y_true=x, y_pred=2 * x, mask=tf.zeros([0], tf.bool), eps=tf.constant(1.0, tf.float64)
@@ -54,15 +55,25 @@ def test_forward_writes_zero_statistics():
 
 
 def test_rejects_what_it_does_not_model():
-    ops = _loader.load_ops()
+    ops = bound_ops.load()
     common = {"mask": tf.zeros([0], tf.bool), "eps": tf.constant(1.0, tf.float64)}
     with pytest.raises(tf.errors.InvalidArgumentError, match="one channel and one group"):
         ops.corrops_memory_pattern_bound(
             y_true=tf.ones((2, 5, 1, 3)), y_pred=tf.ones((2, 5, 1, 3)), **common
         )
-    with pytest.raises(tf.errors.NotFoundError, match="MemoryPatternBound"):  # float32 only
+    with pytest.raises(tf.errors.InvalidArgumentError, match="'T' of double"):  # float32 only
         ops.corrops_memory_pattern_bound(
             y_true=tf.ones((2, 5, 1, 1), tf.float64),
             y_pred=tf.ones((2, 5, 1, 1), tf.float64),
             **common,
         )
+
+
+def test_the_shipped_library_has_only_the_corrops_ops():
+    # The op module of a library wraps each op it registers in one function
+    # (plus an eager fallback of it).
+    module = corrops.load_ops()
+    names = {n for n in dir(module) if n.startswith("corrops_")}
+    names = {n for n in names if not n.endswith("_eager_fallback")}
+    assert names == {"corrops_corr_loss", "corrops_corr_loss_grad"}
+    assert "corrops_memory_pattern_bound" in dir(bound_ops.load())
