@@ -34,7 +34,11 @@ class CMakeBuild(build_ext):
         CMakeBuild._built = True
         ops_path = Path(self.get_ext_fullpath("corrops._corrops_ops")).resolve()
         out_dir = ops_path.parent
-        build_dir = Path(self.build_temp).resolve() / "cmake"
+        editable = self.inplace or getattr(self, "editable_mode", False)
+        # An editable install (scripts/bootstrap.sh) keeps its CMake build in
+        # the source tree, so that running it again rebuilds only what changed.
+        build_temp = ROOT / "build" if editable else Path(self.build_temp).resolve()
+        build_dir = build_temp / "cmake"
         build_dir.mkdir(parents=True, exist_ok=True)
         config = [
             "cmake",
@@ -52,7 +56,7 @@ class CMakeBuild(build_ext):
         subprocess.run(config, check=True)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
         subprocess.run(["cmake", "--build", str(build_dir), "-j", jobs], check=True)
-        if self.inplace or getattr(self, "editable_mode", False):
+        if editable:
             # Editable installs copy only extension files back to the source tree.
             info = out_dir / "_build_info.json"
             (ROOT / "corrops" / info.name).write_text(info.read_text())

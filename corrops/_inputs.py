@@ -15,6 +15,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from corrops import _layout
+
 METHODS = ("pearson", "ccc")
 IMPLS = ("auto", "fused", "tf")
 IMPL_ENV = "CORROPS_IMPL"
@@ -100,51 +102,21 @@ def canonicalize(
 
     if y_true.shape.rank is None or y_pred.shape.rank is None:
         raise ValueError("y_true and y_pred must have a known rank")
-    # (B, T) against (B, T, 1), either way round, as Keras' own losses accept.
-    rt, rp = y_true.shape.rank, y_pred.shape.rank
-    if rt == rp + 1 and y_true.shape[-1] == 1:
+    layout = _layout.check(tuple(y_true.shape), tuple(y_pred.shape), axis)
+    if layout.expand == "y_pred":
         y_pred = tf.expand_dims(y_pred, -1)
-    elif rp == rt + 1 and y_pred.shape[-1] == 1:
+    elif layout.expand == "y_true":
         y_true = tf.expand_dims(y_true, -1)
-    rank = y_pred.shape.rank
-    if y_true.shape.rank != rank or not y_true.shape.is_compatible_with(y_pred.shape):
-        raise ValueError(
-            f"y_true and y_pred must have the same shape, got y_true {y_true.shape} "
-            f"and y_pred {y_pred.shape}"
-        )
-    if rank < 2:
-        raise ValueError(
-            f"y_true and y_pred must have rank >= 2 (batch, time[, ..., channels]), "
-            f"got shape {y_pred.shape}"
-        )
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an int, got {type(axis).__name__} {axis!r}")
-    axis = int(axis)
-    if not -rank <= axis < rank:
-        raise ValueError(f"axis {axis} is out of range for inputs of rank {rank}")
-    axis %= rank
-    if rank >= 3 and axis == rank - 1:
-        raise ValueError(
-            f"axis {axis} is the channel axis (the last axis of rank-{rank} inputs); "
-            "the time axis must come before it"
-        )
-
-    static = y_pred.shape.merge_with(y_true.shape)
-    has_channels = rank >= 3
-    loss_static = static[:-1] if has_channels else static
-    # corrcoef: the loss shape without the time axis, plus channels.
-    coef_static = static[:axis].concatenate(static[axis + 1 :])
+    rank, axis, has_channels = layout.rank, layout.axis, layout.has_channels
+    static = tf.TensorShape(layout.shape)
+    loss_static = tf.TensorShape(layout.loss_shape)
+    coef_static = tf.TensorShape(layout.coef_shape)
     if static.is_fully_defined():
         # Known shapes (the usual tf.function / Keras case): constant target
         # shapes, so the graph holds no shape arithmetic (~15 ops fewer; at
         # small sizes the executor's per-op cost dominates the loss itself).
-        dims = [int(d) for d in static]
-        inner = dims[axis + 1 : rank - 1] if has_channels else dims[axis + 1 :]
-        shape4 = tf.constant(
-            [math.prod(dims[:axis]), dims[axis], math.prod(inner), dims[-1] if has_channels else 1],
-            tf.int64,
-        )
-        dyn = tf.constant(dims, tf.int64)
+        shape4 = tf.constant(layout.canonical_dims(), tf.int64)
+        dyn = tf.constant(static.as_list(), tf.int64)
         loss_shape = tf.constant(loss_static.as_list(), tf.int64)
         coef_shape = tf.constant(coef_static.as_list(), tf.int64)
     else:
@@ -166,11 +138,9 @@ def canonicalize(
             if not (m.dtype.is_integer or m.dtype.is_floating):
                 raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {m.dtype.name}")
             m = tf.not_equal(m, tf.zeros([], m.dtype))
-        if m.shape.rank != loss_static.rank or not m.shape.is_compatible_with(loss_static):
-            raise ValueError(
-                f"mask must have the loss shape {loss_static} (the input shape without the "
-                f"channel axis), got {m.shape}"
-            )
+        if m.shape.rank is None:
+            raise ValueError("mask must have a known rank")
+        _layout.check_loss_shaped(tuple(m.shape), layout, "mask")
         mask3 = tf.reshape(m, shape4[:3])
         # Dynamic dims are checked by the fused op itself and here for the fallback.
         mask3 = _assert_same_shape(m, loss_static, loss_shape, mask3, "mask")

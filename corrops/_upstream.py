@@ -47,9 +47,16 @@ def _same(values: list, dtype: tf.DType) -> tf.Tensor:
     return values[0]
 
 
-def _binary(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> _Rule:
-    return _all, lambda v, dtype: fn(v[0], v[1])  # elementwise, broadcasting: uniform
-
+# Elementwise ops with broadcasting, and how they combine their inputs' values.
+_ELEMENTWISE: dict[str, Callable[[list], tf.Tensor]] = {
+    "Mul": lambda v: tf.multiply(v[0], v[1]),
+    "RealDiv": lambda v: tf.math.truediv(v[0], v[1]),
+    "DivNoNan": lambda v: tf.math.divide_no_nan(v[0], v[1]),
+    "AddV2": lambda v: tf.add(v[0], v[1]),
+    "Sub": lambda v: tf.subtract(v[0], v[1]),
+    "AddN": tf.add_n,
+    "Neg": lambda v: tf.negative(v[0]),
+}
 
 # Ops whose output holds the first input's values, rearranged or repeated.
 _SHAPE_ONLY = ("Identity", "Snapshot", "StopGradient", "Reshape", "Tile", "BroadcastTo")
@@ -61,13 +68,8 @@ _RULES: dict[str, _Rule] = {
     "OnesLike": (lambda op: [], lambda v, dtype: tf.ones([], dtype)),
     "ZerosLike": (lambda op: [], lambda v, dtype: tf.zeros([], dtype)),
     "Cast": (_first, lambda v, dtype: tf.cast(v[0], dtype)),
-    "Neg": (_first, lambda v, dtype: tf.negative(v[0])),
-    "Mul": _binary(tf.multiply),
-    "RealDiv": _binary(tf.math.truediv),
-    "DivNoNan": _binary(tf.math.divide_no_nan),
-    "AddV2": _binary(tf.add),
-    "Sub": _binary(tf.subtract),
-    "AddN": (_all, lambda v, dtype: tf.add_n(v)),
+    # Elementwise of uniform inputs, broadcast or not, is uniform.
+    **{kind: (_all, lambda v, dtype, fn=fn: fn(v)) for kind, fn in _ELEMENTWISE.items()},
 }
 _MAX_DEPTH = 16  # the chains seen in practice are 3-6 ops deep
 
@@ -110,16 +112,6 @@ def _splat_constant(op: tf.Operation, dtype: tf.DType) -> tf.Tensor | None:
     return tf.constant(tensor_util.MakeNdarray(scalar), dtype)
 
 
-# Elementwise ops with broadcasting, and how they combine their inputs.
-_ELEMENTWISE: dict[str, Callable[[list], tf.Tensor]] = {
-    "Mul": lambda v: tf.multiply(v[0], v[1]),
-    "RealDiv": lambda v: tf.math.truediv(v[0], v[1]),
-    "DivNoNan": lambda v: tf.math.divide_no_nan(v[0], v[1]),
-    "AddV2": lambda v: tf.add(v[0], v[1]),
-    "Sub": lambda v: tf.subtract(v[0], v[1]),
-    "AddN": tf.add_n,
-    "Neg": lambda v: tf.negative(v[0]),
-}
 _PASS_THROUGH = ("Identity", "Snapshot", "StopGradient")
 
 

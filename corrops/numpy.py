@@ -10,12 +10,12 @@ threads (``threads=0``: all cores); results do not depend on the thread count.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from corrops import _layout
 from corrops._inputs import check_eps, check_method
 
 try:
@@ -68,38 +68,14 @@ def _prepare(
     y_pred = _as_float_array(y_pred, "y_pred")
     y_true = _as_float_array(y_true, "y_true")
     true_shape, pred_shape = y_true.shape, y_pred.shape
-    if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1:] == (1,):
+    layout = _layout.check(true_shape, pred_shape, axis)
+    if layout.expand == "y_pred":
         y_pred = y_pred[..., np.newaxis]
-    elif y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1:] == (1,):
+    elif layout.expand == "y_true":
         y_true = y_true[..., np.newaxis]
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            f"y_true and y_pred must have the same shape, got y_true {true_shape} "
-            f"and y_pred {pred_shape}"
-        )
-    rank = y_pred.ndim
-    if rank < 2:
-        raise ValueError(
-            f"y_true and y_pred must have rank >= 2 (batch, time[, ..., channels]), "
-            f"got shape {pred_shape}"
-        )
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be an int, got {type(axis).__name__} {axis!r}")
-    if not -rank <= axis < rank:
-        raise ValueError(f"axis {axis} is out of range for inputs of rank {rank}")
-    axis = int(axis) % rank
-    if rank >= 3 and axis == rank - 1:
-        raise ValueError(
-            f"axis {axis} is the channel axis (the last axis of rank-{rank} inputs); "
-            "the time axis must come before it"
-        )
-    shape = y_pred.shape
-    has_channels = rank >= 3
-    channels = shape[-1] if has_channels else 1
-    groups = math.prod(shape[axis + 1 : rank - 1] if has_channels else shape[axis + 1 :])
-    dims = (math.prod(shape[:axis]), shape[axis], groups, channels)
-    loss_shape = shape[:-1] if has_channels else shape
-    coef_shape = shape[:axis] + shape[axis + 1 :]
+    dims = layout.canonical_dims()
+    loss_shape = tuple(int(d) for d in layout.loss_shape)
+    coef_shape = tuple(int(d) for d in layout.coef_shape)
     compute = np.float32 if y_pred.dtype == np.float16 else y_pred.dtype
 
     def canon(a: np.ndarray) -> np.ndarray:
@@ -112,17 +88,12 @@ def _prepare(
             if not (np.issubdtype(m.dtype, np.integer) or np.issubdtype(m.dtype, np.floating)):
                 raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {m.dtype}")
             m = m != 0
-        if m.shape != loss_shape:
-            raise ValueError(
-                f"mask must have the loss shape {loss_shape} (the input shape without the "
-                f"channel axis), got {m.shape}"
-            )
+        _layout.check_loss_shaped(m.shape, layout, "mask")
         mask3 = np.ascontiguousarray(m.reshape(dims[:3]))
     g3 = None
     if grad is not None:
         g = _as_float_array(grad, "grad")
-        if g.shape != loss_shape:
-            raise ValueError(f"grad must have the loss shape {loss_shape}, got {g.shape}")
+        _layout.check_loss_shaped(g.shape, layout, "grad")
         g3 = np.ascontiguousarray(g.astype(compute, copy=False).reshape(dims[:3]))
     prepared = _Prepared(
         canon(y_true),

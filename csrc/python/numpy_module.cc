@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/cpu_dispatch.h"
+#include "core/validate.h"
 
 namespace py = pybind11;
 
@@ -32,38 +33,19 @@ Method ParseMethod(const std::string& method) {
   throw py::value_error("method must be 'pearson' or 'ccc', got '" + method + "'");
 }
 
-void CheckEps(double eps) {
-  if (!(std::isfinite(eps) && eps > 0.0))
-    throw py::value_error("eps must be finite and > 0, got " + std::to_string(eps));
+// core/validate.h's message as a ValueError.
+void Require(const std::string& message) {
+  if (!message.empty()) throw py::value_error(message);
 }
 
-std::string ShapeString(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
+Dims DimsOf(const py::array& a) { return Dims(a.shape(), a.shape() + a.ndim()); }
 
 template <typename T>
-Layout CheckData(const Array<T>& x, const Array<T>& y) {
-  if (x.ndim() != 4 || y.ndim() != 4)
-    throw py::value_error(
-        "y_true and y_pred must have rank 4 (outer, time, groups, channels), got " +
-        ShapeString(x) + " and " + ShapeString(y));
-  for (int i = 0; i < 4; ++i)
-    if (x.shape(i) != y.shape(i))
-      throw py::value_error("y_true and y_pred must have the same shape, got " + ShapeString(x) +
-                            " and " + ShapeString(y));
-  return Layout{x.shape(0), x.shape(1), x.shape(2), x.shape(3)};
-}
-
-const bool* CheckMask(const std::optional<BoolArray>& mask, const Layout& l) {
-  if (!mask) return nullptr;
-  if (mask->ndim() != 3 || mask->shape(0) != l.outer || mask->shape(1) != l.time ||
-      mask->shape(2) != l.groups)
-    throw py::value_error("mask must have the loss shape (" + std::to_string(l.outer) + ", " +
-                          std::to_string(l.time) + ", " + std::to_string(l.groups) + "), got " +
-                          ShapeString(*mask));
-  return mask->data();
+Layout CheckInputs(const Array<T>& x, const Array<T>& y, const std::optional<BoolArray>& mask) {
+  Layout l;
+  Require(CheckData(DimsOf(x), DimsOf(y), &l));
+  if (mask) Require(CheckMask(DimsOf(*mask), /*has_mask=*/true, l, y.ndim()));
+  return l;
 }
 
 // Runs fn(begin, end) over [0, units) on up to `threads` threads (0 = all
@@ -90,10 +72,10 @@ py::tuple Forward(const Array<T>& y_true, const Array<T>& y_pred,
                   const std::optional<BoolArray>& mask, const std::string& method, double eps,
                   int threads) {
   const Method m = ParseMethod(method);
-  CheckEps(eps);
-  const Layout l = CheckData(y_true, y_pred);
-  const bool* mk = CheckMask(mask, l);
-  Array<T> loss({l.outer, l.time, l.groups});
+  Require(CheckEps(eps));
+  const Layout l = CheckInputs(y_true, y_pred, mask);
+  const bool* mk = mask ? mask->data() : nullptr;
+  Array<T> loss(LossDims(l, y_pred.ndim()));
   py::array_t<double> stats({l.outer, l.inner(), static_cast<int64_t>(kStatsPerRow)});
   const T* x = y_true.data();
   const T* y = y_pred.data();
@@ -114,22 +96,14 @@ py::tuple Backward(const Array<T>& grad, const Array<T>& y_true, const Array<T>&
                    const std::optional<BoolArray>& mask, const py::array_t<double>& stats,
                    const std::string& method, double eps, int threads) {
   const Method m = ParseMethod(method);
-  CheckEps(eps);
-  const Layout l = CheckData(y_true, y_pred);
-  const bool* mk = CheckMask(mask, l);
-  // grad: the loss shape, or (outer, 1, groups) when constant along time.
-  if (grad.ndim() != 3 || grad.shape(0) != l.outer || grad.shape(2) != l.groups ||
-      (grad.shape(1) != l.time && grad.shape(1) != 1))
-    throw py::value_error(
-        "grad must have the loss shape (or time dimension 1 when constant along time), got " +
-        ShapeString(grad));
-  const bool time_const = l.time != 1 && grad.shape(1) == 1;
-  if (stats.ndim() != 3 || stats.shape(0) != l.outer || stats.shape(1) != l.inner() ||
-      stats.shape(2) != kStatsPerRow)
-    throw py::value_error("stats must have shape (outer, groups*channels, " +
-                          std::to_string(kStatsPerRow) + "), got " + ShapeString(stats));
-  Array<T> grad_true({l.outer, l.time, l.groups, l.channels});
-  Array<T> grad_pred({l.outer, l.time, l.groups, l.channels});
+  Require(CheckEps(eps));
+  const Layout l = CheckInputs(y_true, y_pred, mask);
+  const bool* mk = mask ? mask->data() : nullptr;
+  bool time_const = false;
+  Require(CheckGrad(DimsOf(grad), l, y_pred.ndim(), &time_const));
+  Require(CheckStats(DimsOf(stats), l));
+  Array<T> grad_true(DimsOf(y_true));
+  Array<T> grad_pred(DimsOf(y_pred));
   const T* g = grad.data();
   const T* x = y_true.data();
   const T* y = y_pred.data();
@@ -148,10 +122,10 @@ py::tuple Backward(const Array<T>& grad, const Array<T>& y_true, const Array<T>&
 template <typename T>
 Array<T> Coefficients(const py::array_t<double>& stats, const std::string& method, double eps) {
   const Method m = ParseMethod(method);
-  CheckEps(eps);
+  Require(CheckEps(eps));
   if (stats.ndim() != 3 || stats.shape(2) != kStatsPerRow)
     throw py::value_error("stats must have shape (outer, rows, " + std::to_string(kStatsPerRow) +
-                          "), got " + ShapeString(stats));
+                          "), got " + DimsString(DimsOf(stats)));
   Array<T> coef({stats.shape(0), stats.shape(1)});
   corr_coefficients<T>(m, eps, stats.data(), coef.mutable_data(), 0,
                        stats.shape(0) * stats.shape(1));

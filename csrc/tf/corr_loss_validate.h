@@ -1,5 +1,6 @@
-// Input validation shared by the CPU and GPU kernels: every bad input becomes
-// an InvalidArgument naming the argument and the shapes, never a crash.
+// Input validation of the CPU and GPU kernels: core/validate.h's checks
+// (shared with the NumPy module), each failure an InvalidArgument naming the
+// argument and the shapes, never a crash; attrs, eps and allocation.
 #pragma once
 
 #include <cmath>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "core/cpu_dispatch.h"
+#include "core/validate.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 
@@ -31,24 +33,31 @@ inline void ReadAttrs(::tensorflow::OpKernelConstruction* ctx, OpAttrs* attrs) {
   }
 }
 
-// eps is a host-memory float64 scalar input (TF attrs hold only float32).
-inline ::tensorflow::Status ReadEps(const ::tensorflow::Tensor& eps, double* value) {
-  using ::tensorflow::errors::InvalidArgument;
-  if (eps.dims() != 0)
-    return InvalidArgument("eps must be a scalar, got shape ", eps.shape().DebugString());
-  *value = eps.scalar<double>()();
-  if (!(std::isfinite(*value) && *value > 0.0))
-    return InvalidArgument("eps must be finite and > 0, got ", *value);
-  return ::tensorflow::OkStatus();
+inline Dims DimsOf(const ::tensorflow::Tensor& t) {
+  const auto sizes = t.shape().dim_sizes();
+  return Dims(sizes.begin(), sizes.end());
 }
 
-// The layouts the ops take: the canonical (outer, time, groups, channels),
-// or, as a user passes them (no reshape needed), (outer, time, channels) and
-// (outer, time), with one group (and one channel). The loss shape is the data
-// shape without its channel axis: (outer, time, groups), or (outer, time).
+// A message from core/validate.h as the op's error.
+inline ::tensorflow::Status AsStatus(const std::string& message) {
+  if (message.empty()) return ::tensorflow::OkStatus();
+  return ::tensorflow::errors::InvalidArgument(message);
+}
+
+// eps is a host-memory float64 scalar input (TF attrs hold only float32).
+inline ::tensorflow::Status ReadEps(const ::tensorflow::Tensor& eps, double* value) {
+  if (eps.dims() != 0)
+    return ::tensorflow::errors::InvalidArgument("eps must be a scalar, got shape ",
+                                                 eps.shape().DebugString());
+  *value = eps.scalar<double>()();
+  return AsStatus(CheckEps(*value));
+}
+
+// The loss shape of `layout`'s data (core/validate.h: LossDims).
 inline ::tensorflow::TensorShape LossShape(const Layout& layout, int data_rank) {
-  if (data_rank == 4) return ::tensorflow::TensorShape({layout.outer, layout.time, layout.groups});
-  return ::tensorflow::TensorShape({layout.outer, layout.time});
+  ::tensorflow::TensorShape shape;
+  for (const int64_t d : LossDims(layout, static_cast<size_t>(data_rank))) shape.AddDim(d);
+  return shape;
 }
 
 // Checks y_true/y_pred/mask and fills the layout.
@@ -56,65 +65,27 @@ inline ::tensorflow::Status ValidateInputs(const ::tensorflow::Tensor& y_true,
                                            const ::tensorflow::Tensor& y_pred,
                                            const ::tensorflow::Tensor& mask, bool has_mask,
                                            Layout* layout) {
-  using ::tensorflow::errors::InvalidArgument;
-  const int rank = y_pred.dims();
-  if (y_true.dims() != rank || rank < 2 || rank > 4)
-    return InvalidArgument(
-        "y_true and y_pred must have rank 4 (outer, time, groups, channels), 3 (outer, time, "
-        "channels) or 2 (outer, time); got y_true ",
-        y_true.shape().DebugString(), " and y_pred ", y_pred.shape().DebugString());
-  if (y_true.shape() != y_pred.shape())
-    return InvalidArgument("y_true and y_pred must have the same shape; got y_true ",
-                           y_true.shape().DebugString(), " and y_pred ",
-                           y_pred.shape().DebugString());
-  layout->outer = y_pred.dim_size(0);
-  layout->time = y_pred.dim_size(1);
-  layout->groups = rank == 4 ? y_pred.dim_size(2) : 1;
-  layout->channels = rank >= 3 ? y_pred.dim_size(rank - 1) : 1;
-  if (has_mask) {
-    const ::tensorflow::TensorShape want = LossShape(*layout, rank);
-    if (mask.shape() != want)
-      return InvalidArgument("mask must have shape ", want.DebugString(), " (the loss shape), got ",
-                             mask.shape().DebugString());
-  } else if (!(mask.dims() == 1 && mask.dim_size(0) == 0)) {
-    return InvalidArgument("mask must have shape [0] when has_mask is false, got ",
-                           mask.shape().DebugString());
-  }
-  return ::tensorflow::OkStatus();
+  TF_RETURN_IF_ERROR(AsStatus(CheckData(DimsOf(y_true), DimsOf(y_pred), layout)));
+  return AsStatus(CheckMask(DimsOf(mask), has_mask, *layout, y_pred.dims()));
 }
 
-// grad has the loss shape, or that shape with time 1 for an upstream
-// gradient constant along time (*time_const is then true, unless time == 1,
-// where the two shapes are the same thing).
+// The gradient op's grad (see core/validate.h: CheckGrad) and stats.
 inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::Tensor& grad,
                                                const ::tensorflow::Tensor& stats,
                                                const Layout& layout, int data_rank,
                                                bool* time_const) {
-  using ::tensorflow::errors::InvalidArgument;
-  const ::tensorflow::TensorShape want_grad = LossShape(layout, data_rank);
-  ::tensorflow::TensorShape want_const = want_grad;
-  want_const.set_dim(1, 1);
-  *time_const = layout.time != 1 && grad.shape() == want_const;
-  if (grad.shape() != want_grad && !*time_const)
-    return InvalidArgument("grad must have the loss shape ", want_grad.DebugString(), " (or ",
-                           want_const.DebugString(), " when constant along time), got ",
-                           grad.shape().DebugString());
-  const ::tensorflow::TensorShape want_stats({layout.outer, layout.inner(), kStatsPerRow});
-  if (stats.shape() != want_stats)
-    return InvalidArgument("stats must have shape ", want_stats.DebugString(), ", got ",
-                           stats.shape().DebugString());
-  return ::tensorflow::OkStatus();
+  TF_RETURN_IF_ERROR(AsStatus(CheckGrad(DimsOf(grad), layout, data_rank, time_const)));
+  return AsStatus(CheckStats(DimsOf(stats), layout));
 }
 
 // The gradient op's `loss` input: the forward's loss, or shape [0] (none).
 inline ::tensorflow::Status ValidateLossDonor(const ::tensorflow::Tensor& loss,
                                               const Layout& layout, int data_rank) {
-  const ::tensorflow::TensorShape want = LossShape(layout, data_rank);
-  if (loss.shape() == want || loss.shape() == ::tensorflow::TensorShape({0}))
-    return ::tensorflow::OkStatus();
+  const Dims dims = DimsOf(loss);
+  if (dims == LossDims(layout, data_rank) || dims == Dims{0}) return ::tensorflow::OkStatus();
   return ::tensorflow::errors::InvalidArgument("loss must be the forward's loss ",
-                                               want.DebugString(), " or have shape [0], got ",
-                                               loss.shape().DebugString());
+                                               DimsString(LossDims(layout, data_rank)),
+                                               " or have shape [0], got ", DimsString(dims));
 }
 
 // Validates the forward op's inputs and allocates its outputs (shared by the
