@@ -32,6 +32,19 @@ def _first_order(impl, x0, y0, mask, method, axis, weights, wrt):
     return grad
 
 
+def _hvp_pred(x, y, v, impl=None, method="pearson"):
+    """d/dy_pred of <d mean(corr_loss)/dy_pred, v>: a Hessian-vector product
+    (the directional sum taken in float32 for half types)."""
+    acc = tf.float32 if y.dtype in (tf.float16, tf.bfloat16) else y.dtype
+    with tf.GradientTape() as outer:
+        outer.watch(y)
+        with tf.GradientTape() as inner:
+            inner.watch(y)
+            loss = tf.reduce_mean(corrops.corr_loss(x, y, method=method, impl=impl))
+        directional = tf.reduce_sum(tf.cast(inner.gradient(loss, y) * v, acc))
+    return outer.gradient(directional, y)
+
+
 @pytest.mark.parametrize("method", ["pearson", "ccc"])
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 @pytest.mark.parametrize(("shape", "axis"), SHAPES)
@@ -161,14 +174,7 @@ def test_second_derivative_low_precision_close_to_float64(rng, dtype):
     v = rng.normal(size=shape)
 
     def hvp(dt):
-        x, y, vv = (tf.constant(a, dt) for a in (x0, y0, v))
-        with tf.GradientTape() as outer:
-            outer.watch(y)
-            with tf.GradientTape() as inner:
-                inner.watch(y)
-                loss = tf.reduce_mean(corrops.corr_loss(x, y, impl="fused"))
-            directional = tf.reduce_sum(tf.cast(inner.gradient(loss, y) * vv, tf.float32))
-        return outer.gradient(directional, y)
+        return _hvp_pred(*(tf.constant(a, dt) for a in (x0, y0, v)), impl="fused")
 
     want = hvp(tf.float64).numpy()
     got = tf.cast(hvp(dtype), tf.float64).numpy()
@@ -184,16 +190,7 @@ def test_constant_row_second_derivative_finite(rng):
     y0 = tf.constant(np.ones((2, 12)))
     v = tf.constant(rng.normal(size=(2, 12)))
 
-    def hvp(impl):
-        with tf.GradientTape() as outer:
-            outer.watch(y0)
-            with tf.GradientTape() as inner:
-                inner.watch(y0)
-                loss = tf.reduce_mean(corrops.corr_loss(x0, y0, impl=impl))
-            directional = tf.reduce_sum(inner.gradient(loss, y0) * v)
-        return outer.gradient(directional, y0)
-
-    fused, fallback = hvp("fused"), hvp("tf")
+    fused, fallback = _hvp_pred(x0, y0, v, "fused"), _hvp_pred(x0, y0, v, "tf")
     assert np.all(np.isfinite(fused.numpy()))
     np.testing.assert_allclose(fused.numpy(), fallback.numpy(), rtol=1e-9, atol=1e-12)
 
@@ -227,13 +224,7 @@ def test_second_derivative_under_jit_compile(rng):
     v = tf.constant(rng.normal(size=(4, 20)))
 
     def hvp(x, y):
-        with tf.GradientTape() as outer:
-            outer.watch(y)
-            with tf.GradientTape() as inner:
-                inner.watch(y)
-                loss = tf.reduce_mean(corrops.corr_loss(x, y, method="ccc"))
-            directional = tf.reduce_sum(inner.gradient(loss, y) * v)
-        return outer.gradient(directional, y)
+        return _hvp_pred(x, y, v, method="ccc")
 
     compiled = tf.function(hvp, jit_compile=True)(x0, y0)
     graph = tf.function(hvp)(x0, y0)
