@@ -9,7 +9,7 @@ by up to 14%: the process (its memory placement and allocator state) moves
 the number more than a round-robin minimum can remove. REPORT.md measures the
 targets in one process; this tool shows the spread behind such a number.
 
-Each process measures what report.py's PAIRED_SCRIPT does for the floor
+Each process measures what report.py's paired probe does for the floor
 shapes: the fused step, the loop overhead and the memory-pattern bound (the
 fused step with the engine replaced by loops that only move its bytes,
 contenders.MEMORY_BOUND) round-robin, the copy bandwidth sampled between
@@ -37,27 +37,6 @@ from benchmarks import report  # noqa: E402
 
 ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 15
 TARGET = 0.65
-
-FLOOR_SCRIPT = """
-import json, sys
-import tensorflow as tf
-from benchmarks.contenders import BY_NAME, LOOP_OVERHEAD, MEMORY_BOUND, Case, make_runner
-from benchmarks.report import PAIRED_FLOOR, round_robin, stream_bandwidth
-rounds = int(sys.argv[1])
-out, bandwidth = {}, 0.0
-def between(r):
-    global bandwidth
-    if r % 5 == 0:
-        bandwidth = max(bandwidth, stream_bandwidth(repeats=3))
-for shape in PAIRED_FLOOR:
-    contenders = (BY_NAME["fused"], BY_NAME[LOOP_OVERHEAD], MEMORY_BOUND)
-    runners = [(c.name, *make_runner(c, Case(shape), tf.float32, True)) for c in contenders]
-    best = round_robin(runners, rounds, {}, between)
-    out[str(list(shape))] = {
-        "fused": best["fused"], "overhead": best[LOOP_OVERHEAD], "bound": best[MEMORY_BOUND.name]
-    }
-print(json.dumps({"times": out, "bandwidth": bandwidth}))
-"""
 
 
 def floor_ratios(result: dict) -> dict[str, tuple[float, float, float]]:
@@ -125,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[dict]] = {label: [] for label, _ in envs}
     for _ in range(args.processes):
         for label, extra in envs:  # alternating: drift lands on each alike
-            runs[label].append(report.run_script(FLOOR_SCRIPT, str(args.rounds), extra_env=extra))
+            runs[label].append(report.run_script("floor", str(args.rounds), extra_env=extra))
     for label, _ in envs:
         print("\n".join(summary(label, runs[label])))
 

@@ -76,52 +76,10 @@ def stream_bandwidth(
     return arrays * src.nbytes / best / 1e9
 
 
-MEMORY_SCRIPT = """
-import json, numpy as np, tensorflow as tf, corrops
-shape = (256, 4096, 1)
-rng = np.random.default_rng(0)
-x = tf.constant(rng.normal(size=shape), tf.float32)
-y = tf.constant(rng.normal(size=shape), tf.float32)
-out = {}
-for name, impl, jit in [("fused", "fused", False), ("fallback graph", "tf", False),
-                        ("fallback XLA", "tf", True)]:
-    @tf.function(jit_compile=jit)
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            tape.watch(y)
-            total = tf.reduce_mean(corrops.corr_loss(x, y, impl=impl))
-        return tape.gradient(total, y)
-    step(x, y)  # trace and compile first
-    base = tf.config.experimental.get_memory_info("CPU:0")["current"]
-    tf.config.experimental.reset_memory_stats("CPU:0")
-    g = step(x, y)
-    peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
-    # Temporaries: the peak above what was live before, less the result itself.
-    out[name] = peak - base - int(np.prod(g.shape)) * 4
-    del g
-print(json.dumps(out))
-"""
-
 # The step at (256, 4096, 1) with this many intra-op threads: the fused op,
 # the loop overhead and the memory-pattern bound (the fastest step with the
 # fused op's structure), round-robin in one process.
 THREADS_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 15
-THREADS_SCRIPT = """
-import sys, json, time, numpy as np, tensorflow as tf
-tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[1]))
-tf.config.threading.set_inter_op_parallelism_threads(1)
-from benchmarks.contenders import BY_NAME, LOOP_OVERHEAD, MEMORY_BOUND, Case, make_runner
-from benchmarks.report import THREADS_ROUNDS, round_robin
-named = {**BY_NAME, MEMORY_BOUND.name: MEMORY_BOUND}
-runners = [(name, *make_runner(named[name], Case((256, 4096, 1)), tf.float32, True))
-           for name in ("fused", LOOP_OVERHEAD, MEMORY_BOUND.name)]
-out = round_robin(runners, THREADS_ROUNDS, {})
-# The memory system's bandwidth with this many threads, measured next to the
-# step (bandwidth on a shared machine drifts over minutes).
-from benchmarks.report import stream_bandwidth
-out["bandwidth"] = stream_bandwidth(int(sys.argv[1]), megabytes=256, pattern="add")
-print(json.dumps(out))
-"""
 
 
 def round_robin(runners, rounds: int, best: dict, between=None) -> dict:
@@ -163,30 +121,6 @@ PAIRED_ALONE = [(20, 100, 1), (64, 1000, 1), (256, 4096, 1)]
 PAIRED_FLOOR = [(256, 4096, 1), (64, 65536, 1)]
 PAIRED_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 25
 
-PAIRED_SCRIPT = """
-import json
-import tensorflow as tf
-from benchmarks.contenders import (BY_NAME, LOOP_ALONE, LOOP_OVERHEAD, MEMORY_BOUND, Case,
-                                   make_runner)
-from benchmarks.report import (PAIRED_ALONE, PAIRED_FLOOR, PAIRED_GROUPS, PAIRED_OVERHEAD,
-                               PAIRED_ROUNDS, round_robin, stream_bandwidth)
-best, bandwidth = {}, 0.0
-named = {**BY_NAME, MEMORY_BOUND.name: MEMORY_BOUND, LOOP_ALONE.name: LOOP_ALONE}
-for group in PAIRED_GROUPS:
-    shapes = list(dict.fromkeys(shape for _, shape, _ in group))
-    group = group + [(LOOP_OVERHEAD, s, False) for s in shapes if s in PAIRED_OVERHEAD]
-    group = group + [(LOOP_ALONE.name, s, False) for s in shapes if s in PAIRED_ALONE]
-    group = group + [(MEMORY_BOUND.name, s, False) for s in shapes if s in PAIRED_FLOOR]
-    runners = [(m, *make_runner(named[m[0]], Case(m[1], m[2]), tf.float32, True)) for m in group]
-    def between(r):
-        global bandwidth
-        if r % 5 == 0 and any(s in PAIRED_FLOOR for s in shapes):
-            bandwidth = max(bandwidth, stream_bandwidth(repeats=3))
-    round_robin(runners, PAIRED_ROUNDS, best, between)
-rows = [dict(contender=n, shape=list(s), masked=m, dtype="float32", backward=True, seconds=t)
-        for (n, s, m), t in best.items()]
-print(json.dumps({"rows": rows, "bandwidth": bandwidth}))
-"""
 
 # The fused forward alone against the machine's read-2-write-1 speed at the
 # floor shapes: TF's own x + y (read x, y; write one per-step tensor with
@@ -194,20 +128,6 @@ print(json.dumps({"rows": rows, "bandwidth": bandwidth}))
 # in the same loop, alternating with the fused forward in one process. The
 # floor assumes memcpy's non-temporal copy bandwidth for every byte.
 FORWARD_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 20
-FORWARD_SCRIPT = """
-import json
-import tensorflow as tf
-from benchmarks.contenders import BY_NAME, Case, Contender, make_runner
-from benchmarks.report import FORWARD_ROUNDS, PAIRED_FLOOR, round_robin
-add = Contender("x + y", lambda a, b, m=None: tf.squeeze(a + b, -1), "graph")
-out = {}
-for shape in PAIRED_FLOOR:
-    runners = [(c.name, *make_runner(c, Case(shape), tf.float32, False))
-               for c in (BY_NAME["fused"], add)]
-    best = round_robin(runners, FORWARD_ROUNDS, {})
-    out[str(list(shape))] = {"fused": best["fused"], "add": best["x + y"]}
-print(json.dumps(out))
-"""
 
 # The bare engine's own thread scaling, with no TF plumbing and no process-to-
 # process noise: the NumPy binding's fwd+bwd (the compact upstream gradient of
@@ -216,35 +136,14 @@ print(json.dumps(out))
 # alternating in the same process. A memory-bound engine scales as the memory
 # system does; this pair says whether the engine leaves scaling on the table.
 ENGINE_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 30
-ENGINE_SCRIPT = """
-import json, time, numpy as np
-from corrops import _corrops_numpy as native
-from benchmarks.report import ENGINE_ROUNDS, stream_bandwidth
-B, T, K = 256, 4096, 4
-rng = np.random.default_rng(0)
-xs = [rng.normal(size=(B, T, 1, 1)).astype(np.float32) for _ in range(K)]
-ys = [rng.normal(size=(B, T, 1, 1)).astype(np.float32) for _ in range(K)]
-g = np.full((B, 1, 1), 1.0 / (B * T), np.float32)
-def step(threads):
-    for i in range(K):
-        _, st = native.forward_f32(xs[i], ys[i], None, "pearson", 1e-7, threads)
-        native.backward_f32(g, xs[i], ys[i], None, st, "pearson", 1e-7, threads)
-times = {1: [], 2: []}
-bandwidth = {1: [], 2: []}
-for r in range(ENGINE_ROUNDS):
-    for n in (1, 2):
-        t = time.perf_counter(); step(n); times[n].append((time.perf_counter() - t) / K)
-        if r % 10 == 0:
-            bandwidth[n].append(stream_bandwidth(n, megabytes=256, repeats=3, pattern="add"))
-print(json.dumps({"engine_1": min(times[1]), "engine_2": min(times[2]),
-                  "bandwidth_1": max(bandwidth[1]), "bandwidth_2": max(bandwidth[2])}))
-"""
 
 
-def run_script(script: str, *args: str, extra_env: dict | None = None):
+def run_script(probe: str, *args: str, extra_env: dict | None = None):
+    """Runs benchmarks/probes.py's `probe` in a fresh process; returns its JSON."""
     done = subprocess.run(
-        [sys.executable, "-c", script, *args],
+        [sys.executable, "-m", "benchmarks.probes", probe, *args],
         env={**ENV, **(extra_env or {})},
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=1800,
@@ -344,7 +243,7 @@ def bound_note(
 
 
 def evaluate_targets(rows, bandwidth, memory, scaling, forward=None) -> list[Target]:
-    """The targets table. `forward` (FORWARD_SCRIPT's result, optional): the
+    """The targets table. `forward` (probes.forward's result, optional): the
     fused forward alone and TF's x + y in one process, per floor shape."""
     import tensorflow as tf
 
@@ -535,9 +434,9 @@ def write_report(
     forward=None,
 ) -> None:
     """Writes REPORT.md. The targets come from `paired_rows` and
-    `paired_bandwidth` (PAIRED_SCRIPT's round-robin measurements, the
+    `paired_bandwidth` (probes.paired's round-robin measurements, the
     bandwidth sampled between those rounds) where given, else from the
-    suite's rows and the start-of-run bandwidth; `forward`: FORWARD_SCRIPT's
+    suite's rows and the start-of-run bandwidth; `forward`: probes.forward's
     result, quoted with the floor targets."""
     import tensorflow as tf
 
@@ -584,7 +483,7 @@ def write_report(
     if forward:
         lines += [
             "",
-            "Floor targets, the forward alone (benchmarks/report.py, FORWARD_SCRIPT): the "
+            "Floor targets, the forward alone (benchmarks/probes.py, forward): the "
             "fused forward and TF's own x + y, which moves the same bytes (read x and y, "
             "write one per-step tensor with ordinary stores), alternating in one loop, "
             f"{FORWARD_ROUNDS} rounds, the minimum of each: "
@@ -709,19 +608,19 @@ def main() -> None:
     print(f"streaming bandwidth: {bandwidth:.1f} GB/s ({bandwidth_1core:.1f} on one core)")
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_suite(Path(tmp) / "bench.json", args.quick)
-    memory = run_script(MEMORY_SCRIPT, extra_env={"TF_CPU_ALLOCATOR_USE_BFC": "true"})
-    paired = run_script(PAIRED_SCRIPT)
+    memory = run_script("memory", extra_env={"TF_CPU_ALLOCATOR_USE_BFC": "true"})
+    paired = run_script("paired")
     # Two processes per thread count, alternating, the minimum of each: a burst
     # of interference then cannot land on one thread count alone.
-    runs = [(n, run_script(THREADS_SCRIPT, n)) for _ in range(2) for n in ("1", "2")]
+    runs = [(n, run_script("threads", n)) for _ in range(2) for n in ("1", "2")]
     # Times: the minimum; bandwidth: the maximum (interference only lowers it).
     best = {name: max if name == "bandwidth" else min for name in runs[0][1]}
     scaling = {
         n: {name: pick(t[name] for m, t in runs if m == n) for name, pick in best.items()}
         for n in ("1", "2")
     }
-    scaling["engine"] = run_script(ENGINE_SCRIPT)
-    forward = run_script(FORWARD_SCRIPT)
+    scaling["engine"] = run_script("engine")
+    forward = run_script("forward")
     write_report(
         rows,
         bandwidth,

@@ -50,7 +50,7 @@ def test_parse_env_rejects_a_bare_word():
 
 def test_floor_script_measures_both_floor_shapes():
     """One process, one round (the smoke run's iterations): a time for each."""
-    out = report.run_script(floor_check.FLOOR_SCRIPT, "1", extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    out = report.run_script("floor", "1", extra_env={"CORROPS_BENCH_SMOKE": "1"})
     assert set(out["times"]) == {str(list(s)) for s in report.PAIRED_FLOOR}
     assert all(min(t["fused"], t["overhead"], t["bound"]) > 0 for t in out["times"].values())
     assert out["bandwidth"] > 0

@@ -212,7 +212,7 @@ def test_paired_script_measures_every_member():
     """The round-robin target measurement runs (one round under the smoke
     run) and returns a time for each member, each paired loop overhead and
     each floor shape's memory-pattern bound."""
-    out = report.run_script(report.PAIRED_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    out = report.run_script("paired", extra_env={"CORROPS_BENCH_SMOKE": "1"})
     got = {(r["contender"], tuple(r["shape"]), r["masked"]) for r in out["rows"]}
     want = {m for group in report.PAIRED_GROUPS for m in group}
     want |= {(LOOP_OVERHEAD, s, False) for s in report.PAIRED_OVERHEAD}
@@ -244,7 +244,7 @@ def test_targets_use_paired_rows_and_bandwidth(rows, tmp_path: Path):
 
 def test_engine_script_measures_both_thread_counts():
     """The in-process engine scaling measurement runs (one round under smoke)."""
-    out = report.run_script(report.ENGINE_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    out = report.run_script("engine", extra_env={"CORROPS_BENCH_SMOKE": "1"})
     assert set(out) == {"engine_1", "engine_2", "bandwidth_1", "bandwidth_2"}
     assert all(v > 0 for v in out.values())
 
@@ -252,7 +252,7 @@ def test_engine_script_measures_both_thread_counts():
 def test_threads_script_times_the_step_and_its_bounds():
     """The thread-scaling measurement runs (one round under smoke) and times the
     fused step, the loop overhead and the memory-pattern bound, with the bandwidth."""
-    out = report.run_script(report.THREADS_SCRIPT, "2", extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    out = report.run_script("threads", "2", extra_env={"CORROPS_BENCH_SMOKE": "1"})
     assert set(out) == {"fused", LOOP_OVERHEAD, MEMORY_BOUND.name, "bandwidth"}
     assert all(v > 0 for v in out.values())
 
@@ -271,7 +271,7 @@ def test_write_report_forward_against_add(rows, tmp_path: Path):
 
 def test_forward_script_measures_both_floor_shapes():
     """The forward-alone comparison runs (one round under smoke) for each floor shape."""
-    out = report.run_script(report.FORWARD_SCRIPT, extra_env={"CORROPS_BENCH_SMOKE": "1"})
+    out = report.run_script("forward", extra_env={"CORROPS_BENCH_SMOKE": "1"})
     assert set(out) == {str(list(s)) for s in report.PAIRED_FLOOR}
     assert all(v["fused"] > 0 and v["add"] > 0 for v in out.values())
 
@@ -377,3 +377,11 @@ def test_the_loop_alone_bounds_the_speed_up_strictly():
     assert "at most 5.0x: the loop alone; net of it 2.4x; at most 7.5x: loop overhead" in (
         tiny.measured
     )
+
+
+def test_memory_probe_measures_each_implementation():
+    """The peak-memory measurement runs under TF's BFC allocator, as report.py
+    runs it, and gives a non-negative temporary size per implementation."""
+    out = report.run_script("memory", extra_env={"TF_CPU_ALLOCATOR_USE_BFC": "true"})
+    assert set(out) == {"fused", "fallback graph", "fallback XLA"}
+    assert all(v >= 0 for v in out.values())
