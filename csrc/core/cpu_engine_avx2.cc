@@ -73,7 +73,7 @@ void binary16_unit_g_row(const uint16_t* x, const uint16_t* y, int64_t len, floa
   for (; t + 8 <= len; t += 8) {
     widen(x + t, 8, xf);
     widen(y + t, 8, yf);
-    detail::contiguous_grads_to<false, true, float, float>(
+    detail::contiguous_grads_to</*kMasked=*/false, /*kUnitG=*/true, float, float>(
         nullptr, xf, yf, nullptr, 8, mx, my, is, k, gx ? gxf : nullptr, gy ? gyf : nullptr);
     if (gx) narrow(gxf, 8, gx + t);
     if (gy) narrow(gyf, 8, gy + t);
@@ -82,8 +82,8 @@ void binary16_unit_g_row(const uint16_t* x, const uint16_t* y, int64_t len, floa
   const int64_t n = len - t;
   widen(x + t, n, xf);
   widen(y + t, n, yf);
-  detail::contiguous_grads_to<false, true, float, float>(nullptr, xf, yf, nullptr, n, mx, my, is, k,
-                                                         gx ? gxf : nullptr, gy ? gyf : nullptr);
+  detail::contiguous_grads_to</*kMasked=*/false, /*kUnitG=*/true, float, float>(
+      nullptr, xf, yf, nullptr, n, mx, my, is, k, gx ? gxf : nullptr, gy ? gyf : nullptr);
   if (gx) narrow(gxf, n, gx + t);
   if (gy) narrow(gyf, n, gy + t);
 }
