@@ -8,6 +8,7 @@ only loads into the TensorFlow it was compiled against.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,18 +63,28 @@ class CMakeBuild(build_ext):
             (ROOT / "corrops" / info.name).write_text(info.read_text())
 
 
+def package_version() -> str:
+    """corrops.__version__, read without importing the package."""
+    text = (ROOT / "corrops" / "__init__.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
 def tensorflow_requirement() -> str:
+    """The TensorFlow minor version the library is built against (a custom-op
+    library loads only into that one); pyproject.toml's build requirement
+    where TensorFlow is not importable."""
     try:
         import tensorflow as tf
     except ImportError:
-        return "tensorflow>=2.21,<2.22"
+        pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+        return re.search(r'"(tensorflow[^"]*)"', pyproject).group(1)
     major, minor = (int(p) for p in tf.__version__.split(".")[:2])
     return f"tensorflow>={major}.{minor},<{major}.{minor + 1}"
 
 
 setup(
     name="corrops",
-    version="0.1.0",
+    version=package_version(),
     description="Fused per-time-step correlation losses (Pearson, CCC) for TensorFlow/Keras",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

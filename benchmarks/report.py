@@ -1,6 +1,7 @@
-"""Runs the benchmark suite and writes benchmarks/REPORT.md and report.png.
+"""Runs the benchmark suite and writes benchmarks/REPORT.md, report.png and
+README.md's speed table.
 
-    python benchmarks/report.py [--quick]
+    python benchmarks/report.py [--quick] [--readme]
 
 Measured in the same run: the machine's streaming bandwidth (a copy on all
 cores), the suite (median time per iteration of every contender), peak
@@ -29,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(ROOT))
+from benchmarks.targets import TARGETS, Target, paired_groups, shapes_with  # noqa: E402
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
 
 
@@ -102,23 +105,19 @@ def round_robin(runners, rounds: int, best: dict, between=None) -> dict:
 # one call of each per round, so a burst of interference on a shared machine
 # (it lasts seconds, longer than one contender's rounds in the suite) lands on
 # all of them alike instead of on one. Each entry: (contender, shape, masked).
-PAIRED_GROUPS = [
-    [("fused", (20, 100, 1), False), ("naive graph", (20, 100, 1), False)],
-    [("fused", (64, 1000, 1), False), ("naive graph", (64, 1000, 1), False),
-     ("naive XLA", (64, 1000, 1), False)],
-    [("fused", (256, 4096, 1), False), ("naive graph", (256, 4096, 1), False),
-     ("naive XLA", (256, 4096, 1), False), ("fused", (256, 4096, 1), True)],
-    [("fused", (64, 65536, 1), False)],
-    [("fused", (32, 2048, 8), False), ("fused", (256, 2048, 1), False)],
-]  # fmt: skip
+PAIRED_GROUPS = paired_groups(TARGETS)
 # Shapes whose loop overhead rides along (the bound is paired too), and those
 # whose group measures the bandwidth between rounds and times the
 # memory-pattern bound (floor targets; contenders.MEMORY_BOUND).
-PAIRED_OVERHEAD = [(20, 100, 1), (64, 1000, 1), (256, 4096, 1), (64, 65536, 1)]
+PAIRED_FLOOR = shapes_with(TARGETS, "floor")
+# (The bound names are contenders.LOOP_OVERHEAD and LOOP_ALONE.name, spelled
+# out: the report's own process does not import TensorFlow.)
+PAIRED_OVERHEAD = list(
+    dict.fromkeys(shapes_with(TARGETS, "speed-up", "loop overhead (x*y)") + PAIRED_FLOOR)
+)
 # Shapes whose group also times the loop alone (contenders.LOOP_ALONE): the
 # speed-up targets' strict bound.
-PAIRED_ALONE = [(20, 100, 1), (64, 1000, 1), (256, 4096, 1)]
-PAIRED_FLOOR = [(256, 4096, 1), (64, 65536, 1)]
+PAIRED_ALONE = shapes_with(TARGETS, "speed-up", "loop alone (no loss)")
 PAIRED_ROUNDS = 1 if os.environ.get("CORROPS_BENCH_SMOKE") else 25
 
 
@@ -187,21 +186,19 @@ def case_label(shape, masked) -> str:
     return f"({', '.join(map(str, shape))})" + (" masked" if masked else "")
 
 
-TARGETS_4X = [(20, 100, 1), (64, 1000, 1), (256, 4096, 1)]
-
-
 @dataclass(frozen=True)
-class Target:
-    """One row of the targets table. Where this run measured a bound on what
-    any implementation could reach (the loop overhead, the memory system's
-    thread scaling), `reachable` says whether that bound meets the target;
-    None where no bound is measured."""
+class Outcome:
+    """A target judged on this run's measurements. Where this run measured a
+    bound on what any implementation could reach (the loop overhead, the
+    memory system's thread scaling), `reachable` says whether that bound meets
+    the target; None where no bound is measured. `value`: the measured ratio."""
 
     name: str
     wanted: str
     measured: str
     met: bool
     reachable: bool | None = None
+    value: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -242,169 +239,181 @@ def bound_note(
     return False, f"{measured}, slower than the fused step{where} here: no bound"
 
 
-def evaluate_targets(rows, bandwidth, memory, scaling, forward=None) -> list[Target]:
-    """The targets table. `forward` (probes.forward's result, optional): the
-    fused forward alone and TF's x + y in one process, per floor shape."""
+def _outcome(target: Target, value: float, text: str, notes=(), reachable=None) -> Outcome:
+    notes = [n for n in notes if n]
+    return Outcome(
+        target.name,
+        target.wanted,
+        text + (f" ({'; '.join(notes)})" if notes else ""),
+        target.met_by(value),
+        reachable,
+        value,
+    )
+
+
+class _Measured:
+    """This run's measurements, as the target evaluators read them."""
+
+    def __init__(self, rows, bandwidth, memory, scaling, forward):
+        self.by = {(r["contender"], *key(r)): r["seconds"] for r in rows}
+        self.bandwidth, self.memory, self.scaling = bandwidth, memory, scaling
+        self.forward = forward or {}
+
+    def time(self, name, shape, masked=False) -> float | None:
+        return self.by.get((name, tuple(shape), masked, "float32", True))
+
+
+def _speed_up(target: Target, m: _Measured) -> Outcome | None:
+    from benchmarks.contenders import LOOP_ALONE, LOOP_OVERHEAD
+
+    f, s = m.time(target.contender, target.shape), m.time(str(target.against), target.shape)
+    if not (f and s):
+        return None
+    notes, bounds = [], []
+    if LOOP_ALONE.name in target.bounds:
+        # The loop alone is strict (every contender runs its ops).
+        a = m.time(LOOP_ALONE.name, target.shape)
+        x = f"{s / a:.1f}x" if a else ""
+        alone, note = bound_note(a, f, f"at most {x}: the loop alone", f"the loop alone {x}")
+        if alone and a < f:
+            note += f"; net of it {(s - a) / (f - a):.1f}x"
+        notes.append(note)
+        bounds += [a] if alone else []
+    if LOOP_OVERHEAD in target.bounds:
+        # The x*y loop overhead runs more ops than the fused step, and at tiny
+        # shapes it or noise can make it the slower of the two.
+        o = m.time(LOOP_OVERHEAD, target.shape)
+        x = f"{s / o:.1f}x" if o else ""
+        counts, note = bound_note(o, f, f"at most {x}: loop overhead", f"loop overhead {x}")
+        notes.append(note)
+        bounds += [o] if counts else []
+    reachable = target.met_by(s / max(bounds)) if bounds else None
+    return _outcome(target, s / f, f"{s / f:.1f}x", notes, reachable)
+
+
+def _floor(target: Target, m: _Measured) -> Outcome | None:
     import tensorflow as tf
 
-    from benchmarks.contenders import LOOP_ALONE, LOOP_OVERHEAD, MEMORY_BOUND, Case, floor_bytes
+    from benchmarks.contenders import LOOP_OVERHEAD, MEMORY_BOUND, Case, floor_bytes
 
-    by = {(r["contender"], *key(r)): r["seconds"] for r in rows}
+    f = m.time(target.contender, target.shape)
+    if not f:
+        return None
+    floor_t = floor_bytes(Case(target.shape), tf.float32, backward=True) / (m.bandwidth * 1e9)
+    ratio = floor_t / f
+    # The memory-pattern bound: the fused op's structure with nothing to compute.
+    b = m.time(MEMORY_BOUND.name, target.shape)
+    v = floor_t / b if b else 0.0
+    bounded, note = bound_note(
+        b,
+        f,
+        f"at most {ratio_text(v, target.threshold)}: memory-pattern bound",
+        f"memory-pattern bound {v:.2f}",
+    )
+    notes = [note]
+    o = m.time(LOOP_OVERHEAD, target.shape)
+    if o:
+        notes.append(f"loop overhead alone: {floor_t / o:.2f}")
+    fwd = m.forward.get(str(list(target.shape)))
+    if fwd:
+        notes.append(
+            f"forward alone {fwd['fused'] * 1e3:.3f} ms, {fwd['fused'] / fwd['add']:.2f}x "
+            f"TF's x + y over the same arrays ({fwd['add'] * 1e3:.3f} ms)"
+        )
+    reachable = target.met_by(v) if bounded else None
+    return _outcome(target, ratio, ratio_text(ratio, target.threshold), notes, reachable)
 
-    def t(name, shape, masked=False, dtype="float32", backward=True):
-        return by.get((name, tuple(shape), masked, dtype, backward))
 
-    out = []
-    for shape in TARGETS_4X:
-        f, s = t("fused", shape), t("naive graph", shape)
-        o, a = t(LOOP_OVERHEAD, shape), t(LOOP_ALONE.name, shape)
-        if f and s:
-            # The loop alone is strict (every contender runs its ops); the x*y
-            # loop overhead runs more ops than the fused step, and at tiny
-            # shapes it or noise can make it the slower of the two.
-            x = f"{s / a:.1f}x" if a else ""
-            alone, note_a = bound_note(a, f, f"at most {x}: the loop alone", f"the loop alone {x}")
-            if alone and a < f:
-                note_a += f"; net of it {(s - a) / (f - a):.1f}x"
-            x = f"{s / o:.1f}x" if o else ""
-            overhead, note_o = bound_note(o, f, f"at most {x}: loop overhead", f"loop overhead {x}")
-            notes = [n for n in (note_a, note_o) if n]
-            bounds = [b for b, counts in ((a, alone), (o, overhead)) if counts]
-            out.append(
-                Target(
-                    f"fused vs naive tf.function, {shape}",
-                    ">= 4x",
-                    f"{s / f:.1f}x" + (f" ({'; '.join(notes)})" if notes else ""),
-                    s / f >= 4,
-                    s / max(bounds) >= 4 if bounds else None,
-                )
-            )
-    for shape, need in [((64, 1000, 1), 4.0), ((256, 4096, 1), 2.5)]:
-        f, s = t("fused", shape), t("naive XLA", shape)
-        if f and s:
-            out.append(
-                Target(
-                    f"fused vs naive XLA, {shape}", f">= {need}x", f"{s / f:.1f}x", s / f >= need
-                )
-            )
-    for shape in [(256, 4096, 1), (64, 65536, 1)]:
-        f, o = t("fused", shape), t(LOOP_OVERHEAD, shape)
-        m = t(MEMORY_BOUND.name, shape)
-        if f:
-            floor_t = floor_bytes(Case(shape), tf.float32, backward=True) / (bandwidth * 1e9)
-            ratio = floor_t / f
-            # The memory-pattern bound: the fused op's structure with nothing
-            # to compute.
-            v = floor_t / m if m else 0.0
-            bounded, note = bound_note(
-                m,
-                f,
-                f"at most {ratio_text(v, 0.65)}: memory-pattern bound",
-                f"memory-pattern bound {v:.2f}",
-            )
-            notes = [note] if note else []
-            if o:
-                notes.append(f"loop overhead alone: {floor_t / o:.2f}")
-            fwd = (forward or {}).get(str(list(shape)))
-            if fwd:
-                notes.append(
-                    f"forward alone {fwd['fused'] * 1e3:.3f} ms, {fwd['fused'] / fwd['add']:.2f}x "
-                    f"TF's x + y over the same arrays ({fwd['add'] * 1e3:.3f} ms)"
-                )
-            bound = f" ({'; '.join(notes)})" if notes else ""
-            out.append(
-                Target(
-                    f"floor time / fused time, {shape}",
-                    ">= 0.65",
-                    f"{ratio_text(ratio, 0.65)}{bound}",
-                    ratio >= 0.65,
-                    floor_t / m >= 0.65 if bounded else None,
-                )
-            )
-    if memory:
-        ratio = memory["fused"] / max(memory["fallback graph"], 1)
-        out.append(
-            Target(
-                "peak temporary memory fused / fallback graph, (256, 4096, 1)",
-                "<= 0.3",
-                f"{ratio:.2f}",
-                ratio <= 0.3,
-            )
+def _memory(target: Target, m: _Measured) -> Outcome | None:
+    if not m.memory:
+        return None
+    ratio = m.memory[target.contender] / max(m.memory[str(target.against)], 1)
+    return _outcome(target, ratio, f"{ratio:.2f}")
+
+
+def _threads(target: Target, m: _Measured) -> Outcome | None:
+    import tensorflow as tf
+
+    from benchmarks.contenders import LOOP_OVERHEAD, MEMORY_BOUND, Case, floor_bytes
+
+    scaling = m.scaling
+    if not scaling:
+        return None
+    t1, t2 = scaling["1"][target.contender], scaling["2"][target.contender]
+    ratio = t1 / t2
+    # The step's TF ops (mean, its gradient) scale as they scale.
+    plumbing = scaling["1"][LOOP_OVERHEAD] / scaling["2"][LOOP_OVERHEAD]
+    notes = [f"loop overhead alone: {plumbing:.2f}x"]
+    reachable = None
+    m1, m2 = scaling["1"].get(MEMORY_BOUND.name), scaling["2"].get(MEMORY_BOUND.name)
+    # No step with the fused op's structure (forward op, TF's mean, backward
+    # op) beats the bound on 2 threads, so T1 / its time bounds the speed-up
+    # from this 1-thread time.
+    measured = (
+        f"memory-pattern bound 1 -> 2 threads {m1 * 1e3:.3f} -> {m2 * 1e3:.3f} ms ({m1 / m2:.2f}x)"
+        if m1 and m2
+        else ""
+    )
+    bounded, note = bound_note(
+        m2 if m1 else None,
+        t2,
+        f"{measured}, so at most {t1 / m2 if m2 else 0:.2f}x from this 1-thread time",
+        measured,
+        where=" on 2 threads",
+    )
+    notes.append(note)
+    if bounded:
+        reachable = target.met_by(t1 / m2)
+    bw1, bw2 = scaling["1"].get("bandwidth"), scaling["2"].get("bandwidth")
+    if bw1 and bw2:
+        # A memory-bound step cannot take less than its bytes at the 2-thread
+        # bandwidth, so T1 / that time bounds the speed-up of any
+        # implementation as fast as this one on one thread.
+        case = Case(target.shape)
+        floor_2 = floor_bytes(case, tf.float32, True, per_step_grad=False) / (bw2 * 1e9)
+        notes.append(
+            f"read-2-write-1 bandwidth 1 -> 2 threads {bw1:.1f} -> {bw2:.1f} GB/s "
+            f"({bw2 / bw1:.2f}x); bytes at the 2-thread bandwidth take "
+            f"{floor_2 * 1e3:.3f} ms, so at most {t1 / floor_2:.2f}x from this 1-thread time"
         )
-    if scaling:
-        t1, t2 = scaling["1"]["fused"], scaling["2"]["fused"]
-        ratio = t1 / t2
-        # The step's TF ops (mean, its gradient) scale as they scale.
-        plumbing = scaling["1"][LOOP_OVERHEAD] / scaling["2"][LOOP_OVERHEAD]
-        notes = [f"loop overhead alone: {plumbing:.2f}x"]
-        reachable = None
-        m1, m2 = scaling["1"].get(MEMORY_BOUND.name), scaling["2"].get(MEMORY_BOUND.name)
-        # No step with the fused op's structure (forward op, TF's mean,
-        # backward op) beats the bound on 2 threads, so T1 / its time bounds
-        # the speed-up from this 1-thread time.
-        measured = (
-            f"memory-pattern bound 1 -> 2 threads {m1 * 1e3:.3f} -> {m2 * 1e3:.3f} ms "
-            f"({m1 / m2:.2f}x)"
-            if m1 and m2
-            else ""
+        reachable = reachable is not False and target.met_by(t1 / floor_2)
+    engine = scaling.get("engine")
+    if engine:
+        notes.append(
+            "bare engine in one process, 1 and 2 threads alternating: "
+            f"{engine['engine_1'] / engine['engine_2']:.2f}x, with the memory system's "
+            f"{engine['bandwidth_2'] / engine['bandwidth_1']:.2f}x in the same process"
         )
-        bounded, note = bound_note(
-            m2 if m1 else None,
-            t2,
-            f"{measured}, so at most {t1 / m2 if m2 else 0:.2f}x from this 1-thread time",
-            measured,
-            where=" on 2 threads",
-        )
-        if note:
-            notes.append(note)
-        if bounded:
-            reachable = t1 / m2 >= 1.6
-        bw1, bw2 = scaling["1"].get("bandwidth"), scaling["2"].get("bandwidth")
-        if bw1 and bw2:
-            # A memory-bound step cannot take less than its bytes at the
-            # 2-thread bandwidth, so T1 / that time bounds the speed-up of any
-            # implementation as fast as this one on one thread.
-            case = Case((256, 4096, 1))
-            floor_2 = floor_bytes(case, tf.float32, True, per_step_grad=False) / (bw2 * 1e9)
-            notes.append(
-                f"read-2-write-1 bandwidth 1 -> 2 threads {bw1:.1f} -> {bw2:.1f} GB/s "
-                f"({bw2 / bw1:.2f}x); bytes at the 2-thread bandwidth take "
-                f"{floor_2 * 1e3:.3f} ms, so at most {t1 / floor_2:.2f}x from this 1-thread time"
-            )
-            reachable = reachable is not False and t1 / floor_2 >= 1.6
-        engine = scaling.get("engine")
-        if engine:
-            notes.append(
-                "bare engine in one process, 1 and 2 threads alternating: "
-                f"{engine['engine_1'] / engine['engine_2']:.2f}x, with the memory system's "
-                f"{engine['bandwidth_2'] / engine['bandwidth_1']:.2f}x in the same process"
-            )
-        out.append(
-            Target(
-                "fused intra-op threads 1 -> 2, (256, 4096, 1)",
-                ">= 1.6x",
-                f"{ratio:.2f}x ({'; '.join(notes)})",
-                ratio >= 1.6,
-                reachable,
-            )
-        )
-    # Each against the unmasked single-channel case with the same element count.
-    for label, other, base_shape in [
-        ("(32, 2048, 8)", t("fused", (32, 2048, 8)), (256, 2048, 1)),
-        ("(256, 4096, 1) masked", t("fused", (256, 4096, 1), masked=True), (256, 4096, 1)),
-    ]:
-        base = t("fused", base_shape)
-        if base and other:
-            ratio = other / base
-            out.append(
-                Target(
-                    f"fused {label} vs {base_shape}, same element count",
-                    "<= 1.3x",
-                    f"{ratio:.2f}x",
-                    ratio <= 1.3,
-                )
-            )
-    return out
+    return _outcome(target, ratio, f"{ratio:.2f}x", notes, reachable)
+
+
+def _same_count(target: Target, m: _Measured) -> Outcome | None:
+    other = m.time(target.contender, target.shape, target.masked)
+    base = m.time(target.contender, target.base or target.shape)
+    if not (base and other):
+        return None
+    return _outcome(target, other / base, f"{other / base:.2f}x")
+
+
+EVALUATORS = {
+    "speed-up": _speed_up,
+    "floor": _floor,
+    "memory": _memory,
+    "threads": _threads,
+    "same-count": _same_count,
+}
+
+
+def evaluate_targets(
+    rows, bandwidth, memory, scaling, forward=None, targets: list[Target] = TARGETS
+) -> list[Outcome]:
+    """Each target of benchmarks/targets.json judged on this run; a target
+    whose measurements are missing is left out. `forward` (probes.forward's
+    result, optional): the fused forward alone and TF's x + y in one process,
+    per floor shape."""
+    measured = _Measured(rows, bandwidth, memory, scaling, forward)
+    outcomes = (EVALUATORS[t.kind](t, measured) for t in targets)
+    return [o for o in outcomes if o is not None]
 
 
 def cpu_isa() -> str:
@@ -558,6 +567,43 @@ def write_report(
     (out_dir / "REPORT.md").write_text("\n".join(lines))
 
 
+README_BEGIN = "<!-- begin: targets, written by benchmarks/report.py -->"
+README_END = "<!-- end: targets -->"
+
+
+def readme_targets(report_text: str) -> str:
+    """README.md's speed table: the targets table of a REPORT.md text with
+    each measurement's value only (the report keeps the bounds beside it)."""
+    machine = next(
+        line.split(";", 1)[0].removeprefix("Machine: ")
+        for line in report_text.splitlines()
+        if line.startswith("Machine: ")
+    )
+    section = report_text.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    lines = [
+        f"Measured on {machine}:",
+        "",
+        "| target | wanted | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        name, wanted, measured, verdict = (c.strip() for c in row.strip("|").split(" | "))
+        met = "yes" if verdict == "yes" else "no"
+        lines.append(f"| {name} | {wanted} | {measured.split(' (')[0]} | {met} |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, report_text: str) -> None:
+    """Replaces README.md's speed table (between README_BEGIN and README_END)
+    with the one readme_targets makes from `report_text`."""
+    text = readme.read_text()
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    table = readme_targets(report_text)
+    readme.write_text(f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}")
+
+
 def plot(rows, bandwidth) -> None:
     import matplotlib
 
@@ -603,7 +649,15 @@ def plot(rows, bandwidth) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="float32 forward+backward only")
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="only rewrite README.md's speed table from the existing REPORT.md",
+    )
     args = parser.parse_args()
+    if args.readme:
+        update_readme(ROOT / "README.md", (HERE / "REPORT.md").read_text())
+        return
     bandwidth, bandwidth_1core = stream_bandwidth(), stream_bandwidth(cores=1)
     print(f"streaming bandwidth: {bandwidth:.1f} GB/s ({bandwidth_1core:.1f} on one core)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -633,6 +687,8 @@ def main() -> None:
         forward=forward,
     )
     plot(rows, bandwidth)
+    if not args.quick:  # the README quotes full runs only
+        update_readme(ROOT / "README.md", (HERE / "REPORT.md").read_text())
     print((HERE / "REPORT.md").read_text())
 
 
