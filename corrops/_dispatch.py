@@ -31,23 +31,37 @@ def _gpu_without_kernels() -> bool:
     return not (spec and "CPU" in str(spec).upper())
 
 
+FUSED_IN_XLA = "fused (XLA custom call): the fused op inside an XLA-compiled function"
+
+
 def choose(impl: str) -> tuple[str, str]:
-    """Returns ("fused" | "tf", reason). Raises if impl="fused" cannot run."""
+    """Returns ("fused" | "tf", reason). Raises if impl="fused" cannot run.
+
+    Inside an XLA-compiled function (jit_compile=True) the fused op lowers to
+    XLA custom calls that run the same engine (csrc/tf_xla); the reason then
+    says "fused (XLA custom call)"."""
     if impl == "tf":
         choice = ("tf", "impl='tf' requested")
     else:
         reason = None
+        in_xla = False
         if _loader.try_load() is None:
             reason = f"fused op library unavailable: {_loader.unavailable_reason()}"
-        elif _in_xla_context():
-            reason = (
-                "inside an XLA-compiled function (jit_compile=True); the fused op has no XLA kernel"
-            )
         elif _gpu_without_kernels():
             reason = "a GPU is visible but the op library was built without CUDA kernels"
+        elif _in_xla_context():
+            in_xla = True
+            if "Host" not in _loader.loaded_build_info().get("xla_platforms", []):
+                reason = (
+                    "inside an XLA-compiled function (jit_compile=True), and the op library "
+                    "was built without XLA custom calls"
+                )
         if reason is not None and impl == "fused":
             raise _loader.FusedOpUnavailableError(f"impl='fused' cannot run: {reason}")
-        choice = ("fused", "fused op available") if reason is None else ("tf", reason)
+        if reason is not None:
+            choice = ("tf", reason)
+        else:
+            choice = ("fused", FUSED_IN_XLA if in_xla else "fused op available")
     _last["impl"], _last["reason"] = choice
     if choice not in _logged:
         _logged.add(choice)

@@ -85,4 +85,13 @@ inline std::string CheckStats(const Dims& stats, const Layout& layout) {
   return "stats must have shape " + DimsString(want) + ", got " + DimsString(stats);
 }
 
+// The gradient op's `loss` operand: the forward's loss, or [0] (none). Its
+// values are never read; the TF CPU kernel may write a gradient into it.
+inline std::string CheckLossDonor(const Dims& loss, const Layout& layout, size_t data_rank) {
+  const Dims want = LossDims(layout, data_rank);
+  if (loss == want || loss == Dims{0}) return "";
+  return "loss must be the forward's loss " + DimsString(want) + " or have shape [0], got " +
+         DimsString(loss);
+}
+
 }  // namespace corrops

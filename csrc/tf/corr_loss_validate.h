@@ -33,8 +33,8 @@ inline void ReadAttrs(::tensorflow::OpKernelConstruction* ctx, OpAttrs* attrs) {
   }
 }
 
-inline Dims DimsOf(const ::tensorflow::Tensor& t) {
-  const auto sizes = t.shape().dim_sizes();
+inline Dims DimsOf(const ::tensorflow::TensorShape& shape) {
+  const auto sizes = shape.dim_sizes();
   return Dims(sizes.begin(), sizes.end());
 }
 
@@ -60,32 +60,25 @@ inline ::tensorflow::TensorShape LossShape(const Layout& layout, int data_rank) 
   return shape;
 }
 
-// Checks y_true/y_pred/mask and fills the layout.
-inline ::tensorflow::Status ValidateInputs(const ::tensorflow::Tensor& y_true,
-                                           const ::tensorflow::Tensor& y_pred,
-                                           const ::tensorflow::Tensor& mask, bool has_mask,
+// Checks y_true/y_pred/mask shapes and fills the layout (the TF kernels and
+// the XLA lowerings, which see shapes only).
+inline ::tensorflow::Status ValidateInputs(const ::tensorflow::TensorShape& y_true,
+                                           const ::tensorflow::TensorShape& y_pred,
+                                           const ::tensorflow::TensorShape& mask, bool has_mask,
                                            Layout* layout) {
   TF_RETURN_IF_ERROR(AsStatus(CheckData(DimsOf(y_true), DimsOf(y_pred), layout)));
   return AsStatus(CheckMask(DimsOf(mask), has_mask, *layout, y_pred.dims()));
 }
 
-// The gradient op's grad (see core/validate.h: CheckGrad) and stats.
-inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::Tensor& grad,
-                                               const ::tensorflow::Tensor& stats,
+// The gradient op's grad (see core/validate.h: CheckGrad), stats and loss.
+inline ::tensorflow::Status ValidateGradInputs(const ::tensorflow::TensorShape& grad,
+                                               const ::tensorflow::TensorShape& stats,
+                                               const ::tensorflow::TensorShape& loss,
                                                const Layout& layout, int data_rank,
                                                bool* time_const) {
   TF_RETURN_IF_ERROR(AsStatus(CheckGrad(DimsOf(grad), layout, data_rank, time_const)));
-  return AsStatus(CheckStats(DimsOf(stats), layout));
-}
-
-// The gradient op's `loss` input: the forward's loss, or shape [0] (none).
-inline ::tensorflow::Status ValidateLossDonor(const ::tensorflow::Tensor& loss,
-                                              const Layout& layout, int data_rank) {
-  const Dims dims = DimsOf(loss);
-  if (dims == LossDims(layout, data_rank) || dims == Dims{0}) return ::tensorflow::OkStatus();
-  return ::tensorflow::errors::InvalidArgument("loss must be the forward's loss ",
-                                               DimsString(LossDims(layout, data_rank)),
-                                               " or have shape [0], got ", DimsString(dims));
+  TF_RETURN_IF_ERROR(AsStatus(CheckStats(DimsOf(stats), layout)));
+  return AsStatus(CheckLossDonor(DimsOf(loss), layout, data_rank));
 }
 
 // Validates the forward op's inputs and allocates its outputs (shared by the
@@ -93,8 +86,8 @@ inline ::tensorflow::Status ValidateLossDonor(const ::tensorflow::Tensor& loss,
 inline ::tensorflow::Status PrepareForward(::tensorflow::OpKernelContext* ctx, const OpAttrs& attrs,
                                            Layout* layout, double* eps, ::tensorflow::Tensor** loss,
                                            ::tensorflow::Tensor** stats) {
-  TF_RETURN_IF_ERROR(
-      ValidateInputs(ctx->input(0), ctx->input(1), ctx->input(2), attrs.has_mask, layout));
+  TF_RETURN_IF_ERROR(ValidateInputs(ctx->input(0).shape(), ctx->input(1).shape(),
+                                    ctx->input(2).shape(), attrs.has_mask, layout));
   TF_RETURN_IF_ERROR(ReadEps(ctx->input(3), eps));
   TF_RETURN_IF_ERROR(ctx->allocate_output(0, LossShape(*layout, ctx->input(1).dims()), loss));
   return ctx->allocate_output(1, {layout->outer, layout->inner(), kStatsPerRow}, stats);
@@ -114,13 +107,13 @@ template <typename T>
 ::tensorflow::Status PrepareBackward(::tensorflow::OpKernelContext* ctx, const OpAttrs& attrs,
                                      bool may_reuse_buffers, Layout* layout, double* eps,
                                      bool* grad_time_const, T** grad_true, T** grad_pred) {
-  TF_RETURN_IF_ERROR(
-      ValidateInputs(ctx->input(1), ctx->input(2), ctx->input(3), attrs.has_mask, layout));
+  TF_RETURN_IF_ERROR(ValidateInputs(ctx->input(1).shape(), ctx->input(2).shape(),
+                                    ctx->input(3).shape(), attrs.has_mask, layout));
   const int data_rank = ctx->input(2).dims();
-  TF_RETURN_IF_ERROR(
-      ValidateGradInputs(ctx->input(0), ctx->input(4), *layout, data_rank, grad_time_const));
+  TF_RETURN_IF_ERROR(ValidateGradInputs(ctx->input(0).shape(), ctx->input(4).shape(),
+                                        ctx->input(6).shape(), *layout, data_rank,
+                                        grad_time_const));
   TF_RETURN_IF_ERROR(ReadEps(ctx->input(5), eps));
-  TF_RETURN_IF_ERROR(ValidateLossDonor(ctx->input(6), *layout, data_rank));
   // A time-constant g has no per-step buffer; then only the loss can lend one.
   const std::vector<int> donors = *grad_time_const ? std::vector<int>{6} : std::vector<int>{0, 6};
   const bool reuse = may_reuse_buffers && attrs.want_grad_true != attrs.want_grad_pred;
