@@ -217,8 +217,8 @@ def test_upstream_that_depends_on_the_input_float64(rng, impl, method, masked):
 
 
 def test_second_derivative_under_jit_compile(rng):
-    # Inside XLA corr_loss runs the fallback (no fused kernel there); the
-    # second derivative compiles and equals the fused path's in graph mode.
+    # Inside XLA the first derivatives are the fused custom calls and the
+    # second the fallback's ops; it compiles and equals graph mode's.
     x0 = tf.constant(rng.normal(size=(4, 20)))
     y0 = tf.constant(rng.normal(size=(4, 20)))
     v = tf.constant(rng.normal(size=(4, 20)))

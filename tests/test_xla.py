@@ -1,8 +1,8 @@
 """The fused op inside XLA (jit_compile=True): Corrops>CorrLoss and
 Corrops>CorrLossGrad lower to typed-FFI custom calls that run the same CPU
 engine (csrc/tf_xla). Bitwise parity with the graph-mode fused op over
-dtypes, layouts, masks and methods; float64 gradient checks; Keras fit;
-MirroredStrategy; a SavedModel in a fresh process; determinism across runs
+dtypes, layouts, masks and methods; float64 gradient checks; Keras fit; a
+SavedModel in a fresh process (MirroredStrategy: tests/test_distribute.py); determinism across runs
 and thread counts; bad input with the graph-mode errors."""
 
 from __future__ import annotations
@@ -212,26 +212,37 @@ def test_bad_input_under_xla_gets_the_graph_mode_error(make, message):
 
 
 def test_raw_op_lowering_checks_shapes():
-    """The lowering's own checks (the wrapper is bypassed): the TF kernels'
-    messages, at compile time."""
+    """The lowering's own checks (the wrapper bypassed, shapes unknown when
+    traced, so the op's shape function cannot see them): the TF kernels'
+    messages, when XLA compiles for the concrete shapes."""
     ops = _loader.load_ops()
-    x = tf.zeros((2, 5, 1))
+    data, loss = tf.TensorSpec([None, None, 1]), tf.TensorSpec([None, None], tf.bool)
 
-    @tf.function(jit_compile=True)
-    def bad_mask(a):
-        return ops.corrops_corr_loss(y_true=a, y_pred=a, mask=tf.ones((2, 4), bool),
-                            eps=tf.constant(1e-8, tf.float64), has_mask=True)  # fmt: skip
+    @tf.function(jit_compile=True, input_signature=[data, loss])
+    def bad_mask(a, m):
+        return ops.corrops_corr_loss(y_true=a, y_pred=a, mask=m,
+                                     eps=tf.constant(1e-8, tf.float64), has_mask=True)  # fmt: skip
 
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"mask must have shape \[2,5\]"):
-        bad_mask(x)
+        bad_mask(tf.zeros((2, 5, 1)), tf.ones((2, 4), bool))
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, input_signature=[data])
     def bad_eps(a):
         return ops.corrops_corr_loss(y_true=a, y_pred=a, mask=tf.zeros((0,), bool),
-                            eps=tf.constant(0.0, tf.float64))  # fmt: skip
+                                     eps=tf.constant(0.0, tf.float64))  # fmt: skip
 
     with pytest.raises(tf.errors.InvalidArgumentError, match="eps must be finite and > 0"):
-        bad_eps(x)
+        bad_eps(tf.zeros((2, 5, 1)))
+
+    @tf.function(jit_compile=True, input_signature=[data, tf.TensorSpec([None, None])])
+    def bad_grad(a, g):
+        stats = tf.zeros((2, 1, 7), tf.float64)
+        return ops.corrops_corr_loss_grad(grad=g, y_true=a, y_pred=a, mask=tf.zeros((0,), bool),
+                                          stats=stats, eps=tf.constant(1e-8, tf.float64),
+                                          loss=tf.zeros((0,)))  # fmt: skip
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="grad must have the loss shape"):
+        bad_grad(tf.zeros((2, 5, 1)), tf.zeros((2, 4)))
 
 
 def test_a_library_without_xla_custom_calls_falls_back(rng, monkeypatch):
@@ -311,59 +322,23 @@ def test_xla_results_do_not_depend_on_runs_or_threads():
     assert runs[0] == runs[1] == runs[2]
 
 
-def test_mirrored_strategy_with_jit_compile():
-    script = """
-    import json
-    import numpy as np, tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import corrops
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(8, 30, 1)).astype(np.float32)
-    y = rng.normal(size=(8, 30, 1)).astype(np.float32)
-    with strategy.scope():
-        w = tf.Variable(1.0)
-
-    @tf.function(jit_compile=True)
-    def replica_step(a, b):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(corrops.corr_loss(a, w * b))
-        return loss, tape.gradient(loss, w)
-
-    ds = strategy.experimental_distribute_dataset(
-        tf.data.Dataset.from_tensor_slices((x, y)).batch(8))
-    a, b = next(iter(ds))
-    per_replica = strategy.run(replica_step, args=(a, b))
-    losses = strategy.experimental_local_results(per_replica[0])
-    want = [float(tf.reduce_mean(corrops.corr_loss(x[:4], y[:4], impl="tf"))),
-            float(tf.reduce_mean(corrops.corr_loss(x[4:], y[4:], impl="tf")))]
-    print(json.dumps({"losses": [float(v) for v in losses], "want": want,
-                      "reason": corrops.last_choice()["reason"]}))
-    """
-    out = _run(script)
-    np.testing.assert_allclose(out["losses"], out["want"], rtol=1e-5)
-    assert out["reason"] == _dispatch.FUSED_IN_XLA
-
-
 def test_saved_model_with_an_xla_compiled_function_in_a_fresh_process(tmp_path, rng):
+    step = _step("pearson", 1, None)
+
     class Module(tf.Module):
         @tf.function(jit_compile=True,
                      input_signature=[tf.TensorSpec([None, None, 1], tf.float32)] * 2)  # fmt: skip
         def step(self, a, b):
-            with tf.GradientTape() as tape:
-                tape.watch(b)
-                loss = corrops.corr_loss(a, b, impl="fused")
-                total = tf.reduce_mean(loss)
-            return loss, tape.gradient(total, b)
+            loss, _, grad_pred = step(a, b)
+            return loss, grad_pred
 
     path = str(tmp_path / "model")
-    module = Module()
-    tf.saved_model.save(module, path)
+    tf.saved_model.save(Module(), path)
     x, y, _ = _data(rng, (3, 25, 1), tf.float32)
     np.save(tmp_path / "x.npy", x.numpy())
     np.save(tmp_path / "y.npy", y.numpy())
-    want = [t.numpy() for t in tf.function(module.step.python_function)(module, x, y)]
+    loss, _, grad_pred = tf.function(step)(x, y)  # graph mode, the TF kernels
+    want = [loss.numpy(), grad_pred.numpy()]
     script = f"""
     import json
     import numpy as np, tensorflow as tf, corrops
