@@ -117,6 +117,10 @@ CONTENDERS = [
         "fallback XLA", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="tf"), "xla"
     ),
     Contender("fused", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="fused"), "graph"),
+    # The fused op inside an XLA-compiled step: its custom calls.
+    Contender(
+        "fused XLA", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="fused"), "xla"
+    ),
     Contender(LOOP_OVERHEAD, _loop_overhead, "graph", supports_mask=False),
 ]
 if tf.config.list_physical_devices("GPU"):  # the GPU case, where there is one

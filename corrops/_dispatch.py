@@ -14,7 +14,8 @@ _logged: set[tuple[str, str]] = set()
 _last: dict[str, str] = {}
 
 
-def _in_xla_context() -> bool:
+def in_xla_context() -> bool:
+    """Whether the function being traced is XLA-compiled (jit_compile=True)."""
     graph = tf.compat.v1.get_default_graph()
     return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
 
@@ -49,7 +50,7 @@ def choose(impl: str) -> tuple[str, str]:
             reason = f"fused op library unavailable: {_loader.unavailable_reason()}"
         elif _gpu_without_kernels():
             reason = "a GPU is visible but the op library was built without CUDA kernels"
-        elif _in_xla_context():
+        elif in_xla_context():
             in_xla = True
             if "Host" not in _loader.loaded_build_info().get("xla_platforms", []):
                 reason = (

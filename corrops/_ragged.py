@@ -16,6 +16,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from corrops import _dispatch
+
 
 @dataclass(frozen=True)
 class Padded:
@@ -90,6 +92,12 @@ def pad(y_true: Any, y_pred: Any, axis: Any, mask: Any) -> Padded | None:
         raise ValueError(
             "mask cannot be combined with ragged y_true/y_pred: the row lengths mark "
             "each sequence's valid steps"
+        )
+    if _dispatch.in_xla_context():
+        raise ValueError(
+            "ragged y_true/y_pred cannot be used inside an XLA-compiled function "
+            "(jit_compile=True): padding them makes a shape that depends on the row "
+            "lengths, which XLA cannot compile; pass padded tensors with a mask instead"
         )
     _check_time_ragged(y_true, "y_true")
     _check_time_ragged(y_pred, "y_pred")

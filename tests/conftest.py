@@ -5,6 +5,7 @@ A new implementation is tested everywhere by adding one entry to IMPLS.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
@@ -13,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import corrops
-from tests.helpers import DTYPES, IMPLS, MODES
+from tests.helpers import DTYPES, IMPLS, MODES, call_in_mode
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,14 +38,8 @@ def dtype(request: pytest.FixtureRequest) -> tf.DType:
 
 @pytest.fixture(params=MODES)
 def run(request: pytest.FixtureRequest) -> Callable:
-    """Calls fn eagerly or inside a fresh tf.function."""
-
-    def call(fn: Callable, *args, **kwargs):
-        if request.param == "eager":
-            return fn(*args, **kwargs)
-        return tf.function(lambda *a: fn(*a, **kwargs))(*args)
-
-    return call
+    """Calls fn in each of MODES (helpers.call_in_mode)."""
+    return functools.partial(call_in_mode, request.param)
 
 
 @pytest.fixture

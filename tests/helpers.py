@@ -13,7 +13,16 @@ DTYPES = {
     tf.float16: (2e-2, 2e-2),
     tf.bfloat16: (5e-2, 5e-2),
 }
-MODES = ["eager", "function"]
+MODES = ["eager", "function", "jit"]
+
+
+def call_in_mode(mode: str, fn, *args, **kwargs):
+    """fn(*args, **kwargs) eagerly ("eager"), inside a fresh tf.function
+    ("function") or a fresh tf.function(jit_compile=True) ("jit": XLA, where
+    the fused op runs as custom calls)."""
+    if mode == "eager":
+        return fn(*args, **kwargs)
+    return tf.function(lambda *a: fn(*a, **kwargs), jit_compile=mode == "jit")(*args)
 
 
 def tolerance(dtype: tf.DType) -> dict[str, float]:

@@ -4,15 +4,32 @@ values, empty rows, the Keras loss, and training from tf.data.ragged_batch."""
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import corrops
-from tests.helpers import as_f64, tolerance
+from tests.helpers import as_f64, call_in_mode, tolerance
 
 LENGTHS = [7, 0, 12, 1, 5]
+
+
+@pytest.fixture(params=["eager", "function"])
+def run(request: pytest.FixtureRequest):
+    """conftest's run without "jit": ragged inputs cannot be compiled by XLA
+    (test_ragged_under_jit_compile_is_a_clear_error)."""
+
+    return functools.partial(call_in_mode, request.param)
+
+
+def test_ragged_under_jit_compile_is_a_clear_error(rng, impl):
+    y_true, y_pred = _ragged_pair(rng, [3, 5])
+    compiled = tf.function(lambda a, b: corrops.corr_loss(a, b, impl=impl), jit_compile=True)
+    with pytest.raises(ValueError, match="ragged y_true/y_pred cannot be used inside an XLA"):
+        compiled(y_true, y_pred)
 
 
 def _ragged_pair(rng, lengths, channels=None, dtype=tf.float64):

@@ -192,7 +192,10 @@ def test_a_trace_with_an_unknown_batch_compiles_per_shape(rng):
     "make, message",
     [
         (lambda: (np.zeros((2, 5, 1)), np.zeros((2, 6, 1)), {}), "same shape"),
-        (lambda: (np.zeros((2, 5, 1)), np.zeros((2, 5, 1)), {"mask": np.ones((2, 4), bool)}), "mask"),
+        (
+            lambda: (np.zeros((2, 5, 1)), np.zeros((2, 5, 1)), {"mask": np.ones((2, 4), bool)}),
+            "mask",
+        ),
         (lambda: (np.zeros((2, 5, 1)), np.zeros((2, 5, 1)), {"eps": -1.0}), "eps"),
     ],
     ids=["shapes", "mask", "eps"],
@@ -249,7 +252,7 @@ def test_a_library_without_xla_custom_calls_falls_back(rng, monkeypatch):
     info = {k: v for k, v in _loader.loaded_build_info().items() if k != "xla_platforms"}
     monkeypatch.setattr(_loader, "loaded_build_info", lambda: info)
     x, y, _ = _data(rng, (3, 20, 1), tf.float32)
-    tf.function(lambda a, b: corrops.corr_loss(a, b), jit_compile=True)(x, y)
+    tf.function(corrops.corr_loss, jit_compile=True)(x, y)
     assert corrops.last_choice()["impl"] == "tf"
     assert "without XLA custom calls" in corrops.last_choice()["reason"]
     with pytest.raises(corrops.FusedOpUnavailableError, match="XLA"):
