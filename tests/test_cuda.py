@@ -218,3 +218,49 @@ def test_gpu_time_constant_grad_equals_broadcast(rng, dtype, shape):
         np.testing.assert_array_equal(a, b)  # the same kernels on the same g
     for a, b in zip(gpu, cpu, strict=True):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max(initial=0)))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_xla_lowerings_registered_for_each_xla_platform_built(op):
+    """The XLA lowerings: on XLA's CPU JIT device always, on its GPU JIT
+    device when the library has the CUDA custom-call handlers."""
+    tf.function(lambda a: a + 1.0, jit_compile=True)(tf.constant(1.0))  # makes the JIT kernels
+    devices = {dev for dev, _ in _registered(op)}
+    assert "XLA_CPU_JIT" in devices
+    assert ("XLA_GPU_JIT" in devices) == ("CUDA" in corrops.build_info()["xla_platforms"])
+
+
+@needs_gpu
+@pytest.mark.parametrize(
+    "dtype", [tf.float16, tf.bfloat16, tf.float32, tf.float64], ids=lambda d: d.name
+)
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize(("shape", "axis"), SHAPES)
+@pytest.mark.parametrize("reduce", ["mean", "weighted"])
+def test_gpu_xla_custom_calls_match_the_gpu_kernels(
+    rng, dtype, method, masked, shape, axis, reduce
+):
+    """Under jit_compile on the GPU the ops run as the "CUDA" custom calls:
+    the same CUDA kernels as the TF GPU kernels, so the same bits, for the
+    compact (mean) and per-step (weighted) upstream gradients."""
+    x = tf.constant(rng.normal(size=shape), dtype)
+    y = tf.constant(rng.normal(size=shape), dtype)
+    loss_shape = shape[:-1] if len(shape) >= 3 else shape
+    mask = tf.constant(rng.random(loss_shape) > 0.3) if masked else None
+    weights = tf.constant(rng.random(loss_shape), dtype)
+
+    def step(a, b):
+        with tf.GradientTape() as tape:
+            tape.watch([a, b])
+            loss = corrops.corr_loss(a, b, mask=mask, method=method, axis=axis, impl="fused")
+            total = tf.reduce_mean(loss) if reduce == "mean" else tf.reduce_sum(loss * weights)
+        return [loss, *tape.gradient(total, [a, b])]
+
+    with tf.device("/GPU:0"):
+        graph = tf.function(step)(x, y)
+        compiled = tf.function(step, jit_compile=True)(x, y)
+    assert "XLA custom call" in corrops.last_choice()["reason"]
+    for a, b in zip(graph, compiled, strict=True):
+        np.testing.assert_array_equal(np.asarray(tf.cast(a, tf.float64)),
+                                      np.asarray(tf.cast(b, tf.float64)))  # fmt: skip
