@@ -264,3 +264,17 @@ def test_gpu_xla_custom_calls_match_the_gpu_kernels(
     for a, b in zip(graph, compiled, strict=True):
         np.testing.assert_array_equal(np.asarray(tf.cast(a, tf.float64)),
                                       np.asarray(tf.cast(b, tf.float64)))  # fmt: skip
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed: a CPU-only build is expected")
+def test_standalone_cuda_check_is_built_and_runs():
+    """csrc/cuda/tests/cuda_engine_check.cu, built with the library: every CUDA
+    kernel against the CPU engine, no TF. It passes on a GPU and says it is
+    skipped (exit 77, ctest's skip) without one."""
+    exe = ROOT / "build" / "cmake" / "cuda_engine_check"
+    assert exe.exists(), "the editable build (scripts/bootstrap.sh) builds it"
+    done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600, check=False)
+    if GPUS:
+        assert done.returncode == 0, done.stdout[-4000:]
+    else:
+        assert done.returncode == 77 and "no CUDA device" in done.stdout, done.stdout
