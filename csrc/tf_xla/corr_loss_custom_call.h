@@ -35,8 +35,9 @@ inline std::string CustomCallAttributes(Method method, double eps, bool has_mask
   uint64_t bits = 0;
   std::memcpy(&bits, &eps, sizeof bits);
   char text[128];
-  std::snprintf(text, sizeof text, "{eps = 0x%016" PRIX64 " : f64, has_mask = %d : i32, method = %d : i32}",
-                bits, has_mask ? 1 : 0, static_cast<int>(method));
+  std::snprintf(text, sizeof text,
+                "{eps = 0x%016" PRIX64 " : f64, has_mask = %d : i32, method = %d : i32}", bits,
+                has_mask ? 1 : 0, static_cast<int>(method));
   return text;
 }
 

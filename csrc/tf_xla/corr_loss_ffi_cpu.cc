@@ -9,9 +9,9 @@
 #include "core/validate.h"
 #include "tf/fused_engine.h"
 #include "tf_xla/corr_loss_custom_call.h"
+#include "tf_xla/pool_parallel_for.h"
 #include "xla/ffi/api/c_api.h"
 #include "xla/ffi/api/ffi.h"
-#include "tf_xla/pool_parallel_for.h"
 
 namespace corrops {
 namespace {
@@ -39,9 +39,9 @@ bool IsFloat(ffi::DataType t) {
 std::string CheckInputs(const ffi::AnyBuffer& y_true, const ffi::AnyBuffer& y_pred,
                         const ffi::AnyBuffer& mask, bool has_mask, double eps, Layout* layout) {
   std::string message = CheckData(DimsOf(y_true), DimsOf(y_pred), layout);
-  if (message.empty() && (y_true.element_type() != y_pred.element_type() ||
-                          !IsFloat(y_pred.element_type()) ||
-                          mask.element_type() != ffi::DataType::PRED))
+  if (message.empty() &&
+      (y_true.element_type() != y_pred.element_type() || !IsFloat(y_pred.element_type()) ||
+       mask.element_type() != ffi::DataType::PRED))
     message = "y_true, y_pred and mask must be float arrays of one type and a bool array";
   if (message.empty())
     message = CheckMask(DimsOf(mask), has_mask, *layout, y_pred.dimensions().size());
@@ -113,11 +113,11 @@ ffi::Error BackwardHost(ffi::ThreadPool pool, ffi::AnyBuffer grad, ffi::AnyBuffe
   const bool want_true = DimsOf(*grad_true) != Dims{0};
   const bool want_pred = DimsOf(*grad_pred) != Dims{0};
   if (message.empty())
-    message = CheckBuffer("grad_true", *grad_true, y_pred.element_type(),
-                          want_true ? data : Dims{0});
+    message =
+        CheckBuffer("grad_true", *grad_true, y_pred.element_type(), want_true ? data : Dims{0});
   if (message.empty())
-    message = CheckBuffer("grad_pred", *grad_pred, y_pred.element_type(),
-                          want_pred ? data : Dims{0});
+    message =
+        CheckBuffer("grad_pred", *grad_pred, y_pred.element_type(), want_pred ? data : Dims{0});
   if (!message.empty()) return ffi::Error::InvalidArgument("corrops backward: " + message);
   const Method m = static_cast<Method>(method);
   const bool* mk = has_mask ? static_cast<const bool*>(mask.untyped_data()) : nullptr;

@@ -37,8 +37,7 @@ std::string CheckShapes(const ffi::AnyBuffer& y_true, const ffi::AnyBuffer& y_pr
   if (message.empty() && (y_true.element_type() != y_pred.element_type() ||
                           mask.element_type() != ffi::DataType::PRED))
     message = "y_true and y_pred must have one element type, mask bool";
-  if (message.empty())
-    message = CheckMask(DimsOf(mask), has_mask, *l, y_pred.dimensions().size());
+  if (message.empty()) message = CheckMask(DimsOf(mask), has_mask, *l, y_pred.dimensions().size());
   if (message.empty()) message = CheckEps(eps);
   return message;
 }
@@ -74,11 +73,10 @@ ffi::Error ForwardCuda(cudaStream_t stream, ffi::AnyBuffer y_true, ffi::AnyBuffe
   return ForCudaType(y_pred.element_type(), [&](auto zero) {
     using T = decltype(zero);
     return LaunchError(
-        cuda::corr_loss_forward<T>(l, static_cast<Method>(method), eps,
-                                   static_cast<const T*>(y_true.untyped_data()),
-                                   static_cast<const T*>(y_pred.untyped_data()), m,
-                                   static_cast<T*>(loss->untyped_data()),
-                                   static_cast<double*>(stats->untyped_data()), stream),
+        cuda::corr_loss_forward<T>(
+            l, static_cast<Method>(method), eps, static_cast<const T*>(y_true.untyped_data()),
+            static_cast<const T*>(y_pred.untyped_data()), m, static_cast<T*>(loss->untyped_data()),
+            static_cast<double*>(stats->untyped_data()), stream),
         "forward");
   });
 }
@@ -106,14 +104,13 @@ ffi::Error BackwardCuda(cudaStream_t stream, ffi::AnyBuffer grad, ffi::AnyBuffer
     using T = decltype(zero);
     T* gx = want_true ? static_cast<T*>(grad_true->untyped_data()) : nullptr;
     T* gy = want_pred ? static_cast<T*>(grad_pred->untyped_data()) : nullptr;
-    return LaunchError(
-        cuda::corr_loss_backward<T>(l, static_cast<Method>(method), eps,
-                                    static_cast<const T*>(grad.untyped_data()),
-                                    static_cast<const T*>(y_true.untyped_data()),
-                                    static_cast<const T*>(y_pred.untyped_data()), m,
-                                    static_cast<const double*>(stats.untyped_data()), gx, gy,
-                                    stream),
-        "backward");
+    return LaunchError(cuda::corr_loss_backward<T>(l, static_cast<Method>(method), eps,
+                                                   static_cast<const T*>(grad.untyped_data()),
+                                                   static_cast<const T*>(y_true.untyped_data()),
+                                                   static_cast<const T*>(y_pred.untyped_data()), m,
+                                                   static_cast<const double*>(stats.untyped_data()),
+                                                   gx, gy, stream),
+                       "backward");
   });
 }
 

@@ -15,12 +15,11 @@
 #include "tensorflow/core/framework/kernel_def_builder.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tf/corr_loss_validate.h"
+#include "tf_xla/corr_loss_custom_call.h"
 #include "xla/hlo/builder/xla_builder.h"
 #include "xla/layout_util.h"
 #include "xla/shape_util.h"
 #include "xla/xla_data.pb.h"
-
-#include "tf_xla/corr_loss_custom_call.h"
 
 namespace corrops {
 namespace {
@@ -49,12 +48,11 @@ absl::Status EmitCustomCall(XlaOpKernelContext* ctx, const char* target,
     xla::LayoutUtil::SetToDefaultLayout(&shape);
     operand_shapes.push_back(shape);
   }
-  const xla::XlaOp call = xla::CustomCallWithLayout(ctx->builder(), target, operands,
-                                   xla::ShapeUtil::MakeTupleShape(results), operand_shapes,
-                                   attributes, /*has_side_effect=*/false,
-                                   /*output_operand_aliasing=*/{}, /*literal=*/nullptr,
-                                   xla::CustomCallSchedule::SCHEDULE_NONE,
-                                   xla::CustomCallApiVersion::API_VERSION_TYPED_FFI);
+  const xla::XlaOp call = xla::CustomCallWithLayout(
+      ctx->builder(), target, operands, xla::ShapeUtil::MakeTupleShape(results), operand_shapes,
+      attributes, /*has_side_effect=*/false,
+      /*output_operand_aliasing=*/{}, /*literal=*/nullptr, xla::CustomCallSchedule::SCHEDULE_NONE,
+      xla::CustomCallApiVersion::API_VERSION_TYPED_FFI);
   ctx->SetOutput(0, xla::GetTupleElement(call, 0));
   ctx->SetOutput(1, xla::GetTupleElement(call, 1));
   return absl::OkStatus();
@@ -74,8 +72,8 @@ class CorrLossXlaOp : public XlaOpKernel {
     double eps = 0;
     OP_REQUIRES_OK(ctx, ConstantEps(ctx, 3, &eps));
     const xla::PrimitiveType type = ctx->input_xla_type(1);
-    OP_REQUIRES_OK(ctx, EmitCustomCall(
-                            ctx, kForwardTarget, {ctx->Input(0), ctx->Input(1), ctx->Input(2)},
+    OP_REQUIRES_OK(
+        ctx, EmitCustomCall(ctx, kForwardTarget, {ctx->Input(0), ctx->Input(1), ctx->Input(2)},
                             {RowMajor(type, LossDims(layout, y_pred.size())),
                              RowMajor(xla::F64, {layout.outer, layout.inner(), kStatsPerRow})},
                             CustomCallAttributes(attrs_.method, eps, attrs_.has_mask)));
@@ -101,8 +99,7 @@ class CorrLossGradXlaOp : public XlaOpKernel {
     // only; XLA assigns buffers itself. Its shape is still checked.
     bool time_const = false;
     OP_REQUIRES_OK(ctx, ValidateGradInputs(ctx->InputShape(0), ctx->InputShape(4),
-                                           ctx->InputShape(6), layout, y_pred.size(),
-                                           &time_const));
+                                           ctx->InputShape(6), layout, y_pred.size(), &time_const));
     double eps = 0;
     OP_REQUIRES_OK(ctx, ConstantEps(ctx, 5, &eps));
     const xla::PrimitiveType type = ctx->input_xla_type(2);
@@ -131,15 +128,14 @@ class CorrLossGradXlaOp : public XlaOpKernel {
 #else
 #define CORROPS_XLA_DEVICES {::tensorflow::DEVICE_CPU_XLA_JIT}
 #endif
-#define CORROPS_XLA_DEVICE_NAMES \
-  std::initializer_list<const char*> CORROPS_XLA_DEVICES
+#define CORROPS_XLA_DEVICE_NAMES std::initializer_list<const char*> CORROPS_XLA_DEVICES
 
-REGISTER_XLA_OP(Name("Corrops>CorrLoss").Device(CORROPS_XLA_DEVICES).CompileTimeConstantInput("eps"),
-                CorrLossXlaOp);
+REGISTER_XLA_OP(
+    Name("Corrops>CorrLoss").Device(CORROPS_XLA_DEVICES).CompileTimeConstantInput("eps"),
+    CorrLossXlaOp);
 REGISTER_XLA_OP(
     Name("Corrops>CorrLossGrad").Device(CORROPS_XLA_DEVICES).CompileTimeConstantInput("eps"),
     CorrLossGradXlaOp);
-
 
 // TF's XLA bridge makes the kernels of its JIT devices from the XLA op
 // registrations once, when it first needs them (TF's first op creates the

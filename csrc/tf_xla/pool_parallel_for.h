@@ -50,7 +50,7 @@ inline void ParallelForOnPool(xla::ffi::ThreadPool& pool, int64_t units, int64_t
 
     void RunChunks() {
       for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
-        (*fn)(units * c / chunks, units * (c + 1) / chunks);
+        (*fn)(units* c / chunks, units * (c + 1) / chunks);
         std::lock_guard<std::mutex> lock(mu);
         if (++done == chunks) all_done.notify_all();
       }

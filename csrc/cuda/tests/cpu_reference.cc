@@ -16,9 +16,8 @@ void cpu_forward(const Layout& l, Method method, double eps, const double* y_tru
 }
 
 void cpu_backward(const Layout& l, Method method, double eps, const double* grad,
-                  const double* y_true, const double* y_pred, const bool* mask,
-                  const double* stats, double* grad_true, double* grad_pred,
-                  bool grad_time_const) {
+                  const double* y_true, const double* y_pred, const bool* mask, const double* stats,
+                  double* grad_true, double* grad_pred, bool grad_time_const) {
   corr_loss_backward<double>(l, method, eps, grad, y_true, y_pred, mask, stats, grad_true,
                              grad_pred, 0, num_work_units(l), grad_time_const);
 }

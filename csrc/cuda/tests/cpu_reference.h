@@ -11,7 +11,7 @@ void cpu_forward(const Layout& l, Method method, double eps, const double* y_tru
                  const double* y_pred, const bool* mask, double* loss, double* stats);
 
 void cpu_backward(const Layout& l, Method method, double eps, const double* grad,
-                  const double* y_true, const double* y_pred, const bool* mask,
-                  const double* stats, double* grad_true, double* grad_pred, bool grad_time_const);
+                  const double* y_true, const double* y_pred, const bool* mask, const double* stats,
+                  double* grad_true, double* grad_pred, bool grad_time_const);
 
 }  // namespace corrops::check

@@ -16,11 +16,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <cstdint>
 #include <cstdio>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/corr_loss_cuda.h"
@@ -101,8 +101,8 @@ struct DeviceArray {
 
 // Largest |got - want| over the scale of want; false (and a message) past tol.
 template <typename T>
-bool Close(const char* what, const std::vector<T>& got, const std::vector<double>& want,
-           double tol, std::string* report) {
+bool Close(const char* what, const std::vector<T>& got, const std::vector<double>& want, double tol,
+           std::string* report) {
   double scale = 1.0, worst = 0.0;
   for (double w : want) scale = std::max(scale, std::abs(w));
   for (size_t i = 0; i < want.size(); ++i) {
@@ -139,8 +139,8 @@ bool CheckCase(const Case& c, Method method, std::mt19937_64& rng) {
   std::vector<double> gx(n), gy(n), gx_const(n), gy_const(n);
   corrops::check::cpu_forward(l, method, kEps, xd.data(), yd.data(), mask, loss.data(),
                               stats.data());
-  corrops::check::cpu_backward(l, method, kEps, gd.data(), xd.data(), yd.data(), mask,
-                               stats.data(), gx.data(), gy.data(), false);
+  corrops::check::cpu_backward(l, method, kEps, gd.data(), xd.data(), yd.data(), mask, stats.data(),
+                               gx.data(), gy.data(), false);
   corrops::check::cpu_backward(l, method, kEps, gcd.data(), xd.data(), yd.data(), mask,
                                stats.data(), gx_const.data(), gy_const.data(), l.time != 1);
 
