@@ -124,6 +124,10 @@ def test_the_compiled_computation_holds_the_custom_calls(rng):
     assert 'custom_call_target="corrops_corr_loss_forward"' in hlo
     assert 'custom_call_target="corrops_corr_loss_backward"' in hlo
     assert "api_version=API_VERSION_TYPED_FFI" in hlo
+    # One group: the loss comes out as (B, T), no trailing axis of 1 for
+    # XLA's reduction of it (corrops/_api.py).
+    forward = next(line for line in hlo.splitlines() if "corrops_corr_loss_forward" in line)
+    assert forward.split("custom-call(")[0].split("= (")[1].startswith("f32[4,30]{1,0}")
     compiled(x, y)
     assert corrops.last_choice()["impl"] == "fused"
     assert "fused (XLA custom call)" in corrops.last_choice()["reason"]
