@@ -27,7 +27,7 @@ from benchmarks.bound_ops import memory_pattern_bound
 
 
 def naive_formula(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """The per-step Pearson loss as users write it in Keras 3 ops today (the
+    """The per-step Pearson loss as users commonly write it in Keras 3 ops (the
     naive formula corrops replaces)."""
     ops = keras.ops
     s1, s2 = ops.squeeze(y_true, -1), ops.squeeze(y_pred, -1)
