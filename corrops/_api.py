@@ -72,16 +72,19 @@ def corr_loss(
         if lean is not None:
             return lean
     c, choice, padded = _prepare(y_true, y_pred, axis, mask, method, eps, impl)
-    if choice == "fused" and c.x.shape[2] == 1 and _dispatch.in_xla_context():
-        # One group: the op on (outer, time, channels) views returns the loss
-        # as (outer, time), with no trailing axis of 1, and XLA's CPU
-        # reduction of it (a training step's mean) is several times faster
-        # without one. The views are free inside XLA (in a graph they would
-        # be two more ops).
-        mask = None if c.mask is None else c.mask[:, :, 0]
+    # Inside XLA, with one group (and for the fallback one channel), both
+    # run on views without those axes, so that no reduction, theirs or a
+    # training step's mean of the loss, sees a trailing axis of 1: XLA's CPU
+    # reductions are several times slower with one. The views are free inside
+    # XLA (in a graph they would be more ops).
+    one_group = c.x.shape[2] == 1 and _dispatch.in_xla_context()
+    mask = None if c.mask is None or not one_group else c.mask[:, :, 0]
+    if choice == "fused" and one_group:
         loss3, _stats = _fused.forward(c.x[:, :, 0], c.y[:, :, 0], mask, c.method, c.eps)
     elif choice == "fused":
         loss3, _stats = _fused.forward(c.x, c.y, c.mask, c.method, c.eps)
+    elif one_group and c.x.shape[3] == 1:
+        loss3 = _fallback.corr_loss(c.x[:, :, 0, 0], c.y[:, :, 0, 0], mask, c.method, c.eps)
     else:
         loss3 = _fallback.corr_loss(c.x, c.y, c.mask, c.method, c.eps)
     loss = tf.reshape(loss3, c.loss_shape)

@@ -1,7 +1,8 @@
 """Pure-TF implementation of docs/DESIGN.md on the canonical layout.
 
 Inputs are (outer, time, groups, channels), the mask (outer, time, groups) or
-None. Written as a handful of elementwise ops and reductions so XLA fuses it;
+None; or (outer, time) with a mask of that shape (one group, one channel).
+Written as a handful of elementwise ops and reductions so XLA fuses it;
 masked steps are selected out with ``tf.where`` (never multiplied) so that a
 NaN at a masked step cannot leak, and the square roots are guarded so that a
 constant row has a finite gradient (the edge-case table of docs/DESIGN.md).
@@ -85,7 +86,7 @@ def row_moments(
         inv_s = _inv_scale(x, y, None)
         dx, dy = (x - mx) * inv_s, (y - my) * inv_s
     else:
-        valid = mask[..., tf.newaxis]
+        valid = mask if mask.shape.rank == x.shape.rank else mask[..., tf.newaxis]
         zeros = tf.zeros_like(x)
         n = tf.reduce_sum(tf.cast(valid, x.dtype), axis=1, keepdims=True)
         inv_n = tf.where(n > 0, 1.0 / tf.maximum(n, 1.0), tf.zeros_like(n))
@@ -124,9 +125,12 @@ def corr_loss(
     x, y = tf.cast(x, acc), tf.cast(y, acc)
     mom = row_moments(x, y, mask, method, eps)
     per_channel = 1.0 - mom.dx * mom.dy * mom.scale
-    # Mean over channels, defined as 0 for zero channels (not 0/0).
-    channels = tf.cast(tf.shape(x, out_type=tf.int64)[-1], acc)
-    loss = tf.reduce_sum(per_channel, axis=-1) / tf.maximum(channels, 1.0)
+    if x.shape.rank == 2:  # (outer, time): one sequence per row, no channel axis
+        loss = per_channel
+    else:
+        # Mean over channels, defined as 0 for zero channels (not 0/0).
+        channels = tf.cast(tf.shape(x, out_type=tf.int64)[-1], acc)
+        loss = tf.reduce_sum(per_channel, axis=-1) / tf.maximum(channels, 1.0)
     if mask is not None:
         loss = tf.where(mask, loss, tf.zeros_like(loss))
     return tf.cast(loss, out_dtype)

@@ -364,3 +364,39 @@ def test_saved_model_with_an_xla_compiled_function_in_a_fresh_process(tmp_path, 
 def test_every_dtype_is_lowered():
     assert set(DTYPES) == {tf.float16, tf.bfloat16, tf.float32, tf.float64}
     assert "Host" in corrops.build_info()["xla_platforms"]
+
+
+@pytest.mark.parametrize("shape", [(5, 40), (5, 40, 1)])
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+def test_fallback_under_xla_keeps_the_edge_cases(shape, method):
+    """Inside XLA the fallback runs on (outer, time) when there is one group
+    and one channel: constant rows, a fully masked row, a NaN confined to its
+    row, and scales from 1e-30 to 1e30, with gradients, as in graph mode."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(5, 40))
+    y = 0.5 * x + rng.normal(size=(5, 40))
+    y[0] = 3.0  # constant prediction
+    x[1], y[1] = x[1] * 1e-30, y[1] * 1e-30
+    x[2], y[2] = x[2] * 1e30, y[2] * 1e30
+    y[3, 7] = np.nan
+    mask = np.ones((5, 40), bool)
+    mask[4] = False  # a fully masked row
+    a, b = (tf.constant(v.reshape(shape), tf.float32) for v in (x, y))
+
+    def step(a, b):
+        with tf.GradientTape() as tape:
+            tape.watch(b)
+            loss = corrops.corr_loss(a, b, mask=mask, method=method, impl="tf")
+            total = tf.reduce_sum(tf.where(tf.math.is_nan(loss), tf.zeros_like(loss), loss))
+        return loss, tape.gradient(total, b)
+
+    graph, compiled = _both(step, a, b)
+    want = ref.corr_loss(x, y, mask=mask, method=method)
+    for got in (graph[0], compiled[0]):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+    assert np.isnan(compiled[0][3]).all() and np.isfinite(compiled[0][[0, 1, 2, 4]]).all()
+    assert (compiled[0][4] == 0).all() and (compiled[1].reshape(5, 40)[4] == 0).all()
+    grads = [g.reshape(5, 40) for g in (graph[1], compiled[1])]
+    rows = [0, 1, 2, 4]
+    assert np.isfinite(grads[1][rows]).all()
+    np.testing.assert_allclose(grads[1][rows], grads[0][rows], rtol=1e-3, atol=1e-6)
