@@ -361,9 +361,22 @@ def test_saved_model_with_an_xla_compiled_function_in_a_fresh_process(tmp_path, 
     _assert_bitwise(want, [np.load(tmp_path / "loss.npy"), np.load(tmp_path / "grad.npy")])
 
 
-def test_every_dtype_is_lowered():
-    assert set(DTYPES) == {tf.float16, tf.bfloat16, tf.float32, tf.float64}
+@pytest.mark.parametrize("op", ["Corrops>CorrLoss", "Corrops>CorrLossGrad"])
+def test_every_dtype_is_lowered(op):
+    """The lowerings are XLA CPU JIT kernels for each dtype the tests use."""
+    from tensorflow.python.framework import kernels  # the kernel registry
+
     assert "Host" in corrops.build_info()["xla_platforms"]
+    tf.function(lambda a: a + 1.0, jit_compile=True)(tf.constant(1.0))  # makes the JIT kernels
+    lowered = {
+        tf.dtypes.as_dtype(t)
+        for k in kernels.get_registered_kernels_for_op(op).kernel
+        if k.device_type == "XLA_CPU_JIT"
+        for c in k.constraint
+        if c.name == "T"
+        for t in c.allowed_values.list.type
+    }
+    assert set(DTYPES) <= lowered, sorted(d.name for d in lowered)
 
 
 @pytest.mark.parametrize("shape", [(5, 40), (5, 40, 1)])
