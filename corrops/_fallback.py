@@ -10,6 +10,7 @@ constant row has a finite gradient (the edge-case table of docs/DESIGN.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -26,6 +27,8 @@ class RowMoments(NamedTuple):
     cxy: tf.Tensor
     denom: tf.Tensor  # D of the scaled row (eps scaled too)
     scale: tf.Tensor  # 1/D (Pearson) or 2/D (CCC)
+    inv_s: tf.Tensor  # the row's scale 2^-e (no gradient)
+    inv_n: tf.Tensor  # 1/n, 0 for a row with no valid step
 
 
 # Rows are scaled by 2^-e, 2^(e-1) <= max|x|,|y| < 2^e, e clamped to +-100, as
@@ -35,13 +38,11 @@ MAX_SCALE_EXPONENT = 100.0
 
 
 def _inv_scale(x: tf.Tensor, y: tf.Tensor, valid: tf.Tensor | None) -> tf.Tensor:
-    ax, ay = tf.abs(x), tf.abs(y)
+    # One reduction over both inputs: each row reduction is a pass of its own.
+    both = tf.maximum(tf.abs(x), tf.abs(y))
     if valid is not None:
-        ax = tf.where(valid, ax, tf.zeros_like(ax))
-        ay = tf.where(valid, ay, tf.zeros_like(ay))
-    top = tf.maximum(
-        tf.reduce_max(ax, axis=1, keepdims=True), tf.reduce_max(ay, axis=1, keepdims=True)
-    )
+        both = tf.where(valid, both, tf.zeros_like(both))
+    top = tf.reduce_max(both, axis=1, keepdims=True)
     ok = (top > 0) & tf.math.is_finite(top)
     safe = tf.where(ok, top, tf.ones_like(top))
     e = tf.floor(tf.math.log(safe) / tf.math.log(tf.constant(2.0, x.dtype))) + 1.0
@@ -54,6 +55,14 @@ def _inv_scale(x: tf.Tensor, y: tf.Tensor, valid: tf.Tensor | None) -> tf.Tensor
 def accumulation_dtype(dtype: tf.DType) -> tf.DType:
     """float32 for half types (statistics accumulate in float32), else dtype."""
     return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+
+
+def _row_shift(t: tf.Tensor, valid: tf.Tensor | None, has_steps: tf.Tensor) -> tf.Tensor:
+    """Each row's largest valid value, (outer, 1, ...); 0 for a row without one."""
+    if valid is not None:
+        t = tf.where(valid, t, tf.fill(tf.shape(t), tf.constant(-np.inf, t.dtype)))
+    top = tf.reduce_max(t, axis=1, keepdims=True)
+    return tf.where(has_steps, top, tf.zeros_like(top))
 
 
 def _smallest_normal(dtype: tf.DType) -> tf.Tensor:
@@ -73,14 +82,15 @@ def row_moments(
 
     ``eps`` is a Python float or a float64 scalar tensor (the fused op's own
     eps input, when its second derivative is taken through this code)."""
-    # Means are shift + mean(x - shift), the shift being each row's first valid
-    # value: a constant row then has deviations of exactly 0 (as in csrc/core).
+    # Means are shift + mean(x - shift), the shift being a value of the row
+    # (its largest valid one): a constant row then has deviations of exactly
+    # 0, as in csrc/core (which shifts by the first valid value). The largest
+    # value is a row reduction XLA computes from the input; the first one was
+    # a slice fused into, and slowing down, every elementwise pass over x.
     if mask is None:
         steps = tf.cast(tf.shape(x, out_type=tf.int64)[1], x.dtype)
         inv_n = 1.0 / tf.maximum(steps, 1.0)
-        # keepdims sum of the first step: the first value, or 0 when T = 0.
-        kx = tf.reduce_sum(x[:, :1], axis=1, keepdims=True)
-        ky = tf.reduce_sum(y[:, :1], axis=1, keepdims=True)
+        kx, ky = _row_shift(x, None, steps > 0), _row_shift(y, None, steps > 0)
         mx = kx + tf.reduce_sum(x - kx, axis=1, keepdims=True) * inv_n
         my = ky + tf.reduce_sum(y - ky, axis=1, keepdims=True) * inv_n
         inv_s = _inv_scale(x, y, None)
@@ -90,10 +100,7 @@ def row_moments(
         zeros = tf.zeros_like(x)
         n = tf.reduce_sum(tf.cast(valid, x.dtype), axis=1, keepdims=True)
         inv_n = tf.where(n > 0, 1.0 / tf.maximum(n, 1.0), tf.zeros_like(n))
-        valid_i = tf.cast(valid, tf.int32)
-        first = valid & (tf.cumsum(valid_i, axis=1) == 1)  # the first valid step
-        kx = tf.reduce_sum(tf.where(first, x, zeros), axis=1, keepdims=True)
-        ky = tf.reduce_sum(tf.where(first, y, zeros), axis=1, keepdims=True)
+        kx, ky = _row_shift(x, valid, n > 0), _row_shift(y, valid, n > 0)
         mx = kx + tf.reduce_sum(tf.where(valid, x - kx, zeros), axis=1, keepdims=True) * inv_n
         my = ky + tf.reduce_sum(tf.where(valid, y - ky, zeros), axis=1, keepdims=True) * inv_n
         inv_s = _inv_scale(x, y, valid)
@@ -113,27 +120,112 @@ def row_moments(
     tiny = _smallest_normal(x.dtype)
     denom = tf.where((denom >= tiny) | tf.math.is_nan(denom), denom, tiny)
     scale = (1.0 if method == "pearson" else 2.0) / denom
-    return RowMoments(dx, dy, mx, my, vx, vy, cxy, denom, scale)
+    return RowMoments(dx, dy, mx, my, vx, vy, cxy, denom, scale, inv_s, inv_n)
 
 
 def corr_loss(
     x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor | None, method: str, eps: float | tf.Tensor
 ) -> tf.Tensor:
-    """Per-step loss (outer, time, groups), averaged over channels."""
+    """Per-step loss (outer, time, groups), averaged over channels.
+
+    Its gradient is the analytic one of docs/DESIGN.md (the engine's
+    grad_coeffs in csrc/core/row_math.h), not autodiff of the forward: a few
+    elementwise passes and two or three row sums instead of the reverse of
+    every forward op, which XLA compiles into far fewer full-size
+    intermediates."""
     out_dtype = y.dtype
     acc = accumulation_dtype(out_dtype)
-    x, y = tf.cast(x, acc), tf.cast(y, acc)
-    mom = row_moments(x, y, mask, method, eps)
-    per_channel = 1.0 - mom.dx * mom.dy * mom.scale
-    if x.shape.rank == 2:  # (outer, time): one sequence per row, no channel axis
-        loss = per_channel
-    else:
-        # Mean over channels, defined as 0 for zero channels (not 0/0).
-        channels = tf.cast(tf.shape(x, out_type=tf.int64)[-1], acc)
-        loss = tf.reduce_sum(per_channel, axis=-1) / tf.maximum(channels, 1.0)
+
+    @tf.custom_gradient
+    def per_step(x_in: tf.Tensor, y_in: tf.Tensor) -> tuple[tf.Tensor, Callable]:
+        mom = row_moments(tf.cast(x_in, acc), tf.cast(y_in, acc), mask, method, eps)
+        loss = _mean_over_channels(1.0 - mom.dx * mom.dy * mom.scale, x_in.shape.rank)
+        if mask is not None:
+            loss = tf.where(mask, loss, tf.zeros_like(loss))
+
+        def grad(upstream: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            # The moments are computed again from the inputs: custom_gradient
+            # does not connect the forward's tensors to x and y on an outer
+            # tape, and a second derivative needs them connected. XLA merges
+            # the two computations into one.
+            again = row_moments(tf.cast(x_in, acc), tf.cast(y_in, acc), mask, method, eps)
+            gx, gy = input_gradients(again, tf.cast(upstream, acc), mask, method, eps)
+            return tf.cast(gx, x_in.dtype), tf.cast(gy, y_in.dtype)
+
+        return tf.cast(loss, out_dtype), grad
+
+    return per_step(x, y)
+
+
+def _mean_over_channels(per_channel: tf.Tensor, rank: int | None) -> tf.Tensor:
+    if rank == 2:  # (outer, time): one sequence per row, no channel axis
+        return per_channel
+    # Mean over channels, defined as 0 for zero channels (not 0/0).
+    channels = tf.cast(tf.shape(per_channel, out_type=tf.int64)[-1], per_channel.dtype)
+    return tf.reduce_sum(per_channel, axis=-1) / tf.maximum(channels, 1.0)
+
+
+def input_gradients(
+    mom: RowMoments,
+    upstream: tf.Tensor,
+    mask: tf.Tensor | None,
+    method: str,
+    eps: float | tf.Tensor,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Gradients of sum(upstream * loss) with respect to x and y.
+
+    ``upstream`` has the loss shape; per valid step, with dx', dy' the scaled
+    deviations and g the upstream gradient of the step (over channels)::
+
+        dL/dx = a * g * dy' + bx + cx * dx'
+        dL/dy = a * g * dx' + by + cy * dy'
+
+    with a, b, c per row from S1 = sum g*dx', S1' = sum g*dy',
+    S2 = sum g*dx'*dy' (csrc/core/row_math.h, grad_coeffs). Masked steps get
+    0, whatever their upstream gradient."""
+    dx, dy = mom.dx, mom.dy
+    g = upstream
+    if dx.shape.rank != 2:  # per channel: the loss is their mean
+        channels = tf.cast(tf.shape(dx, out_type=tf.int64)[-1], g.dtype)
+        g = g[..., tf.newaxis] / tf.maximum(channels, 1.0)
+    valid = None
     if mask is not None:
-        loss = tf.where(mask, loss, tf.zeros_like(loss))
-    return tf.cast(loss, out_dtype)
+        valid = mask if mask.shape.rank == dx.shape.rank else mask[..., tf.newaxis]
+        g = tf.where(valid, g, tf.zeros_like(g))
+    g = tf.broadcast_to(g, tf.shape(dx))
+    s1 = tf.reduce_sum(g * dx, axis=1, keepdims=True)
+    s1p = tf.reduce_sum(g * dy, axis=1, keepdims=True)
+    s2 = tf.reduce_sum(g * dx * dy, axis=1, keepdims=True)
+    inv_n = mom.inv_n
+    inv_d = 1.0 / mom.denom
+    inv_s = mom.inv_s
+    if method == "pearson":
+        a = -inv_s * inv_d
+        bx = inv_s * s1p * inv_n * inv_d
+        by = inv_s * s1 * inv_n * inv_d
+        # The sqrt term is taken as 0 on a constant row (q == 0): no NaN/Inf.
+        q = _safe_sqrt(mom.vx) * _safe_sqrt(mom.vy)
+        positive = q > 0
+        k = tf.where(
+            positive,
+            inv_s * (s2 * inv_d) * (inv_n * inv_d) / tf.where(positive, q, tf.ones_like(q)),
+            tf.zeros_like(q),
+        )
+        cx, cy = k * mom.vy, k * mom.vx
+    else:
+        e = 4.0 * (s2 * inv_d) * (inv_n * inv_d)
+        dm = (mom.mx - mom.my) * inv_s
+        a = -2.0 * inv_s * inv_d
+        bx = inv_s * (2.0 * s1p * inv_n * inv_d + e * dm)
+        by = inv_s * (2.0 * s1 * inv_n * inv_d - e * dm)
+        cx = cy = inv_s * e
+    gx = a * g * dy + bx + cx * dx
+    gy = a * g * dx + by + cy * dy
+    if valid is None:
+        return gx, gy
+    # Masked steps (and so every step of a row with none valid) get 0.
+    zeros = tf.zeros_like(dx)
+    return tf.where(valid, gx, zeros), tf.where(valid, gy, zeros)
 
 
 def corrcoef(

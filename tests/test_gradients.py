@@ -136,11 +136,12 @@ def test_one_sided_gradient_equals_two_sided(rng, impl, mode, masked, method, sh
     only_pred = run(x, y, "pred")
     only_true = run(x, y, "true")
     # The fused op's arithmetic is the same either way: bitwise equal. The
-    # fallback's graph differs (Grappler folds it differently): close.
+    # fallback's graph differs (Grappler folds it differently): close, up to
+    # float32 rounding of the gradient's terms of order 1, which can cancel.
     same = (
         np.testing.assert_array_equal
         if impl == "fused"
-        else lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        else lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     )
     same(only_pred[0].numpy(), both[1].numpy())
     same(only_true[0].numpy(), both[0].numpy())
