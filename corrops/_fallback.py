@@ -16,6 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from corrops import _upstream
+
 
 class RowMoments(NamedTuple):
     dx: tf.Tensor  # centered and scaled x, (x - mx) * inv_s; 0 at masked steps
@@ -149,7 +151,17 @@ def corr_loss(
             # tape, and a second derivative needs them connected. XLA merges
             # the two computations into one.
             again = row_moments(tf.cast(x_in, acc), tf.cast(y_in, acc), mask, method, eps)
-            gx, gy = input_gradients(again, tf.cast(upstream, acc), mask, method, eps)
+            # The gradient of a mean or sum of the loss, recognised in the
+            # graph (as for the fused op): one row sum fewer and no per-step g.
+            compact = _upstream.time_constant_grad(upstream, x_in)
+            gx, gy = input_gradients(
+                again,
+                tf.cast(upstream if compact is None else compact, acc),
+                mask,
+                method,
+                eps,
+                time_constant=compact is not None,
+            )
             return tf.cast(gx, x_in.dtype), tf.cast(gy, y_in.dtype)
 
         return tf.cast(loss, out_dtype), grad
@@ -171,18 +183,21 @@ def input_gradients(
     mask: tf.Tensor | None,
     method: str,
     eps: float | tf.Tensor,
+    time_constant: bool = False,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Gradients of sum(upstream * loss) with respect to x and y.
 
-    ``upstream`` has the loss shape; per valid step, with dx', dy' the scaled
+    ``upstream`` has the loss shape, or that shape with time 1 when
+    ``time_constant`` (one value per row); per valid step, with dx', dy' the scaled
     deviations and g the upstream gradient of the step (over channels)::
 
         dL/dx = a * g * dy' + bx + cx * dx'
         dL/dy = a * g * dx' + by + cy * dy'
 
     with a, b, c per row from S1 = sum g*dx', S1' = sum g*dy',
-    S2 = sum g*dx'*dy' (csrc/core/row_math.h, grad_coeffs). Masked steps get
-    0, whatever their upstream gradient."""
+    S2 = sum g*dx'*dy' (csrc/core/row_math.h, grad_coeffs); for a row's
+    constant g, S1 = S1' = 0 and S2 = g * sum dx'*dy' (time_const_grad_coeffs).
+    Masked steps get 0, whatever their upstream gradient."""
     dx, dy = mom.dx, mom.dy
     g = upstream
     if dx.shape.rank != 2:  # per channel: the loss is their mean
@@ -191,11 +206,16 @@ def input_gradients(
     valid = None
     if mask is not None:
         valid = mask if mask.shape.rank == dx.shape.rank else mask[..., tf.newaxis]
-        g = tf.where(valid, g, tf.zeros_like(g))
-    g = tf.broadcast_to(g, tf.shape(dx))
-    s1 = tf.reduce_sum(g * dx, axis=1, keepdims=True)
-    s1p = tf.reduce_sum(g * dy, axis=1, keepdims=True)
-    s2 = tf.reduce_sum(g * dx * dy, axis=1, keepdims=True)
+    if time_constant:
+        s1 = s1p = tf.zeros_like(g)
+        s2 = g * tf.reduce_sum(dx * dy, axis=1, keepdims=True)
+    else:
+        if valid is not None:
+            g = tf.where(valid, g, tf.zeros_like(g))
+        g = tf.broadcast_to(g, tf.shape(dx))
+        s1 = tf.reduce_sum(g * dx, axis=1, keepdims=True)
+        s1p = tf.reduce_sum(g * dy, axis=1, keepdims=True)
+        s2 = tf.reduce_sum(g * dx * dy, axis=1, keepdims=True)
     inv_n = mom.inv_n
     inv_d = 1.0 / mom.denom
     inv_s = mom.inv_s

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import corrops
-from corrops import _upstream
+from corrops import _fallback, _upstream
 from tests import reference as ref
 from tests.helpers import as_f64, tolerance
 
@@ -141,6 +141,46 @@ def test_compact_path_equals_fallback(rng, monkeypatch, reduction, method, maske
         scale = np.abs(b.numpy()).max()
         rtol, atol = (1e-3, 1e-5 * scale) if f32 else (1e-10, 1e-13)
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [((6, 50), 1), ((4, 33, 3), 1), ((3, 5, 40, 2), 2), ((5, 3, 2), 0)],
+)
+def test_fallback_compact_path_equals_its_general_path(
+    rng, monkeypatch, method, masked, shape, axis
+):
+    # The fallback's custom gradient recognises the gradient of a mean too
+    # (S1 = S1' = 0, S2 from one row sum); the same upstream values passed as
+    # a function input are not recognisable and take its general path.
+    loss_shape = shape[:-1] if len(shape) >= 3 else shape
+    x = tf.constant(rng.normal(size=shape))
+    y = tf.constant(0.4 * x.numpy() + rng.normal(size=shape))
+    mask = tf.constant(rng.random(loss_shape) > 0.3) if masked else None
+    paths = []
+    real = _fallback.input_gradients
+
+    def spy(*args, **kwargs):
+        paths.append(kwargs.get("time_constant", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_fallback, "input_gradients", spy)
+
+    @tf.function
+    def grads(x, y, w):
+        with tf.GradientTape() as tape:
+            tape.watch([x, y])
+            loss = corrops.corr_loss(x, y, mask=mask, method=method, axis=axis, impl="tf")
+            total = tf.reduce_mean(loss) if w is None else tf.reduce_sum(loss * w)
+        return tape.gradient(total, [x, y])
+
+    compact = grads(x, y, None)
+    general = grads(x, y, tf.fill(loss_shape, tf.constant(1.0 / np.prod(loss_shape), tf.float64)))
+    assert paths == [True, False]
+    for a, b in zip(compact, general, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16], ids=lambda d: d.name)
