@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from corrops import _upstream
+from corrops import _row_reduce, _upstream
 
 
 class RowMoments(NamedTuple):
@@ -31,6 +31,7 @@ class RowMoments(NamedTuple):
     scale: tf.Tensor  # 1/D (Pearson) or 2/D (CCC)
     inv_s: tf.Tensor  # the row's scale 2^-e (no gradient)
     inv_n: tf.Tensor  # 1/n, 0 for a row with no valid step
+    n: tf.Tensor  # valid steps per row (the step count without a mask)
 
 
 # Rows are scaled by 2^-e, 2^(e-1) <= max|x|,|y| < 2^e, e clamped to +-100, as
@@ -39,19 +40,14 @@ class RowMoments(NamedTuple):
 MAX_SCALE_EXPONENT = 100.0
 
 
-def _inv_scale(x: tf.Tensor, y: tf.Tensor, valid: tf.Tensor | None) -> tf.Tensor:
-    # One reduction over both inputs: each row reduction is a pass of its own.
-    both = tf.maximum(tf.abs(x), tf.abs(y))
-    if valid is not None:
-        both = tf.where(valid, both, tf.zeros_like(both))
-    top = tf.reduce_max(both, axis=1, keepdims=True)
+def _inv_scale(top: tf.Tensor) -> tf.Tensor:
+    """2^-e from a row's largest |x|, |y| (0 or -inf for a row without steps)."""
     ok = (top > 0) & tf.math.is_finite(top)
     safe = tf.where(ok, top, tf.ones_like(top))
-    e = tf.floor(tf.math.log(safe) / tf.math.log(tf.constant(2.0, x.dtype))) + 1.0
+    e = tf.floor(tf.math.log(safe) / tf.math.log(tf.constant(2.0, top.dtype))) + 1.0
     e = tf.clip_by_value(e, -MAX_SCALE_EXPONENT, MAX_SCALE_EXPONENT)
-    inv_s = tf.where(ok, tf.pow(tf.constant(2.0, x.dtype), -e), tf.ones_like(top))
-    # Any positive scale gives the same function: no gradient through it.
-    return tf.stop_gradient(inv_s)
+    # Any positive scale gives the same function: top carries no gradient.
+    return tf.where(ok, tf.pow(tf.constant(2.0, top.dtype), -e), tf.ones_like(top))
 
 
 def accumulation_dtype(dtype: tf.DType) -> tf.DType:
@@ -59,12 +55,9 @@ def accumulation_dtype(dtype: tf.DType) -> tf.DType:
     return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
 
 
-def _row_shift(t: tf.Tensor, valid: tf.Tensor | None, has_steps: tf.Tensor) -> tf.Tensor:
-    """Each row's largest valid value, (outer, 1, ...); 0 for a row without one."""
-    if valid is not None:
-        t = tf.where(valid, t, tf.fill(tf.shape(t), tf.constant(-np.inf, t.dtype)))
-    top = tf.reduce_max(t, axis=1, keepdims=True)
-    return tf.where(has_steps, top, tf.zeros_like(top))
+def _valid_only(t: tf.Tensor, valid: tf.Tensor | None) -> tf.Tensor:
+    """t at valid steps, 0 at masked ones (selected, never multiplied)."""
+    return t if valid is None else tf.where(valid, t, tf.zeros_like(t))
 
 
 def _smallest_normal(dtype: tf.DType) -> tf.Tensor:
@@ -87,30 +80,35 @@ def row_moments(
     # Means are shift + mean(x - shift), the shift being a value of the row
     # (its largest valid one): a constant row then has deviations of exactly
     # 0, as in csrc/core (which shifts by the first valid value). The largest
-    # value is a row reduction XLA computes from the input; the first one was
-    # a slice fused into, and slowing down, every elementwise pass over x.
+    # value is a row reduction, taken in the same pass as the scale's; the
+    # first value was a slice that XLA fused into, and slowed down, every
+    # elementwise pass over x.
+    magnitude = tf.maximum(tf.abs(x), tf.abs(y))
     if mask is None:
-        steps = tf.cast(tf.shape(x, out_type=tf.int64)[1], x.dtype)
-        inv_n = 1.0 / tf.maximum(steps, 1.0)
-        kx, ky = _row_shift(x, None, steps > 0), _row_shift(y, None, steps > 0)
-        mx = kx + tf.reduce_sum(x - kx, axis=1, keepdims=True) * inv_n
-        my = ky + tf.reduce_sum(y - ky, axis=1, keepdims=True) * inv_n
-        inv_s = _inv_scale(x, y, None)
-        dx, dy = (x - mx) * inv_s, (y - my) * inv_s
+        valid = None
+        n = tf.cast(tf.shape(x, out_type=tf.int64)[1], x.dtype)
+        has_steps = n > 0
+        inv_n = 1.0 / tf.maximum(n, 1.0)
+        kx, ky, top = _row_reduce.row_maxima([x, y, magnitude])
     else:
         valid = mask if mask.shape.rank == x.shape.rank else mask[..., tf.newaxis]
-        zeros = tf.zeros_like(x)
         n = tf.reduce_sum(tf.cast(valid, x.dtype), axis=1, keepdims=True)
-        inv_n = tf.where(n > 0, 1.0 / tf.maximum(n, 1.0), tf.zeros_like(n))
-        kx, ky = _row_shift(x, valid, n > 0), _row_shift(y, valid, n > 0)
-        mx = kx + tf.reduce_sum(tf.where(valid, x - kx, zeros), axis=1, keepdims=True) * inv_n
-        my = ky + tf.reduce_sum(tf.where(valid, y - ky, zeros), axis=1, keepdims=True) * inv_n
-        inv_s = _inv_scale(x, y, valid)
-        dx = tf.where(valid, (x - mx) * inv_s, zeros)
-        dy = tf.where(valid, (y - my) * inv_s, zeros)
-    vx = tf.reduce_sum(tf.square(dx), axis=1, keepdims=True) * inv_n
-    vy = tf.reduce_sum(tf.square(dy), axis=1, keepdims=True) * inv_n
-    cxy = tf.reduce_sum(dx * dy, axis=1, keepdims=True) * inv_n
+        has_steps = n > 0
+        inv_n = tf.where(has_steps, 1.0 / tf.maximum(n, 1.0), tf.zeros_like(n))
+        lowest = tf.fill(tf.shape(x), tf.constant(-np.inf, x.dtype))
+        kx, ky, top = _row_reduce.row_maxima(
+            [tf.where(valid, t, lowest) for t in (x, y, magnitude)]
+        )
+    kx = tf.where(has_steps, kx, tf.zeros_like(kx))  # no steps: -inf, not a shift
+    ky = tf.where(has_steps, ky, tf.zeros_like(ky))
+    inv_s = _inv_scale(top)
+    sx, sy = _row_reduce.row_sums([_valid_only(x - kx, valid), _valid_only(y - ky, valid)])
+    mx, my = kx + sx * inv_n, ky + sy * inv_n
+    dx = _valid_only((x - mx) * inv_s, valid)
+    dy = _valid_only((y - my) * inv_s, valid)
+    # cxy in the same pass: the gradient of a mean needs it (S2 = g * n * cxy).
+    sums = _row_reduce.row_sums([tf.square(dx), tf.square(dy), dx * dy])
+    vx, vy, cxy = (s * inv_n for s in sums)
     # eps scaled like the squares, in float64 first (it may underflow in float32).
     eps_s = tf.cast(eps * tf.square(tf.cast(inv_s, tf.float64)), x.dtype)
     if method == "pearson":
@@ -122,7 +120,7 @@ def row_moments(
     tiny = _smallest_normal(x.dtype)
     denom = tf.where((denom >= tiny) | tf.math.is_nan(denom), denom, tiny)
     scale = (1.0 if method == "pearson" else 2.0) / denom
-    return RowMoments(dx, dy, mx, my, vx, vy, cxy, denom, scale, inv_s, inv_n)
+    return RowMoments(dx, dy, mx, my, vx, vy, cxy, denom, scale, inv_s, inv_n, n)
 
 
 def corr_loss(
@@ -208,14 +206,12 @@ def input_gradients(
         valid = mask if mask.shape.rank == dx.shape.rank else mask[..., tf.newaxis]
     if time_constant:
         s1 = s1p = tf.zeros_like(g)
-        s2 = g * tf.reduce_sum(dx * dy, axis=1, keepdims=True)
+        s2 = g * mom.n * mom.cxy  # as time_const_grad_coeffs
     else:
         if valid is not None:
             g = tf.where(valid, g, tf.zeros_like(g))
         g = tf.broadcast_to(g, tf.shape(dx))
-        s1 = tf.reduce_sum(g * dx, axis=1, keepdims=True)
-        s1p = tf.reduce_sum(g * dy, axis=1, keepdims=True)
-        s2 = tf.reduce_sum(g * dx * dy, axis=1, keepdims=True)
+        s1, s1p, s2 = _row_reduce.row_sums([g * dx, g * dy, g * dx * dy])
     inv_n = mom.inv_n
     inv_d = 1.0 / mom.denom
     inv_s = mom.inv_s
