@@ -7,6 +7,7 @@
 // library, loads it and registers the gradient.
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include "bound_ops_src/memory_pattern.h"
 #include "core/cpu_dispatch.h"
@@ -55,16 +56,13 @@ the fused backward's bytes and nothing else.
 namespace corrops {
 namespace {
 
-using ::tensorflow::Status;
-
 // One channel and one group only (the floor targets' shapes: the loss and the
 // data are the same size), float32 only (the kernels are registered so).
 struct MemoryPatternEngine {
-  static Status Check(const Layout& l) {
-    if (l.channels == 1 && l.groups == 1) return ::tensorflow::OkStatus();
-    return ::tensorflow::errors::InvalidArgument(
-        "MemoryPatternBound supports one channel and one group, got groups=", l.groups,
-        " channels=", l.channels);
+  static std::string Check(const Layout& l) {
+    if (l.channels == 1 && l.groups == 1) return "";
+    return "MemoryPatternBound supports one channel and one group, got groups=" +
+           std::to_string(l.groups) + " channels=" + std::to_string(l.channels);
   }
 
   static void Forward(const Layout& l, Method, double, const float* x, const float* y, const bool*,

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "core/cpu_dispatch.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -46,7 +47,8 @@ class CorrLossOp : public OpKernel {
     Tensor* loss = nullptr;
     Tensor* stats = nullptr;
     OP_REQUIRES_OK(ctx, PrepareForward(ctx, attrs_, &layout, &eps, &loss, &stats));
-    OP_REQUIRES_OK(ctx, Engine::Check(layout));
+    const std::string unsupported = Engine::Check(layout);
+    OP_REQUIRES(ctx, unsupported.empty(), ::tensorflow::errors::InvalidArgument(unsupported));
     const Tensor& y_true = ctx->input(0);
     const Tensor& y_pred = ctx->input(1);
     const Tensor& mask = ctx->input(2);
@@ -79,7 +81,8 @@ class CorrLossGradOp : public OpKernel {
     bool time_const = false;
     OP_REQUIRES_OK(ctx, PrepareBackward<T>(ctx, attrs_, /*may_reuse_buffers=*/true, &layout, &eps,
                                            &time_const, &gx, &gy));
-    OP_REQUIRES_OK(ctx, Engine::Check(layout));
+    const std::string unsupported = Engine::Check(layout);
+    OP_REQUIRES(ctx, unsupported.empty(), ::tensorflow::errors::InvalidArgument(unsupported));
     const Tensor& grad = ctx->input(0);
     const Tensor& y_true = ctx->input(1);
     const Tensor& y_pred = ctx->input(2);

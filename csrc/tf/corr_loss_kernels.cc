@@ -1,8 +1,8 @@
 // CPU kernels of Corrops>CorrLoss and Corrops>CorrLossGrad: the kernel
 // classes of corr_loss_cpu_kernels.h running csrc/core's engine.
+#include "host/fused_engine.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tf/corr_loss_cpu_kernels.h"
-#include "tf/fused_engine.h"
 
 namespace corrops {
 namespace {

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "cuda/corr_loss_cuda.h"
-#include "tf_xla/corr_loss_custom_call.h"
-#include "tf_xla/custom_call_buffers.h"
+#include "xla_ffi/corr_loss_custom_call.h"
+#include "xla_ffi/custom_call_buffers.h"
 
 namespace corrops {
 namespace {

@@ -15,11 +15,11 @@
 #include "tensorflow/core/framework/kernel_def_builder.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tf/corr_loss_validate.h"
-#include "tf_xla/corr_loss_custom_call.h"
 #include "xla/hlo/builder/xla_builder.h"
 #include "xla/layout_util.h"
 #include "xla/shape_util.h"
 #include "xla/xla_data.pb.h"
+#include "xla_ffi/corr_loss_custom_call.h"
 
 namespace corrops {
 namespace {

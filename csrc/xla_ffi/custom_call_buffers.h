@@ -81,6 +81,15 @@ inline bool IsFloat(ffi::DataType t) {
          t == ffi::DataType::F64;
 }
 
+// The stats buffer: (outer, groups * channels, 7) f64, or the same bytes as
+// (outer, groups * channels, 14) u32 for callers without 64-bit arrays (JAX
+// without x64).
+inline std::string CheckStats(const ffi::AnyBuffer& stats, const Layout& l) {
+  if (stats.element_type() == ffi::DataType::U32)
+    return CheckBuffer("stats", stats, ffi::DataType::U32, {l.outer, l.inner(), 2 * kStatsPerRow});
+  return CheckBuffer("stats", stats, ffi::DataType::F64, {l.outer, l.inner(), kStatsPerRow});
+}
+
 // y_true, y_pred, mask and eps; fills the layout.
 inline std::string CheckInputs(const ffi::AnyBuffer& y_true, const ffi::AnyBuffer& y_pred,
                                const ffi::AnyBuffer& mask, bool has_mask, double eps,
@@ -104,8 +113,7 @@ inline std::string CheckForward(const ffi::AnyBuffer& y_true, const ffi::AnyBuff
   if (message.empty())
     message =
         CheckBuffer("loss", loss, y_pred.element_type(), LossDims(*l, y_pred.dimensions().size()));
-  if (message.empty())
-    message = CheckBuffer("stats", stats, ffi::DataType::F64, {l->outer, l->inner(), kStatsPerRow});
+  if (message.empty()) message = CheckStats(stats, *l);
   return message;
 }
 
@@ -123,8 +131,7 @@ inline std::string CheckBackward(const ffi::AnyBuffer& grad, const ffi::AnyBuffe
   if (message.empty()) message = CheckGrad(DimsOf(grad), *l, data.size(), time_const);
   if (message.empty() && grad.element_type() != y_pred.element_type())
     message = "grad must have y_pred's element type";
-  if (message.empty())
-    message = CheckBuffer("stats", stats, ffi::DataType::F64, {l->outer, l->inner(), kStatsPerRow});
+  if (message.empty()) message = CheckStats(stats, *l);
   if (message.empty())
     message = CheckBuffer("grad_true", grad_true, y_pred.element_type(), *want_true ? data : none);
   if (message.empty())
