@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,9 +59,19 @@ class CMakeBuild(build_ext):
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
         subprocess.run(["cmake", "--build", str(build_dir), "-j", jobs], check=True)
         if editable:
-            # Editable installs copy only extension files back to the source tree.
+            # Editable installs copy only extension files back to the source
+            # tree: the build info and the JAX binding (a plain shared library,
+            # built when jax is importable) are copied here.
             info = out_dir / "_build_info.json"
             (ROOT / "corrops" / info.name).write_text(info.read_text())
+            jax_lib = out_dir / "_corrops_jax.so"
+            if jax_lib.exists():
+                shutil.copy2(jax_lib, ROOT / "corrops" / jax_lib.name)
+            else:
+                (ROOT / "corrops" / jax_lib.name).unlink(missing_ok=True)
+
+
+JAX_REQUIREMENT = "jax>=0.10,<0.11"  # the jax.ffi API and FFI headers the binding is built with
 
 
 def package_version() -> str:
@@ -94,5 +105,8 @@ setup(
     ext_modules=[CMakeExtension("corrops._corrops_ops"), CMakeExtension("corrops._corrops_numpy")],
     cmdclass={"build_ext": CMakeBuild},
     install_requires=[tensorflow_requirement(), "numpy"],
+    # corrops.jax: the JAX binding is built when jax is importable at build
+    # time (pip install jax first, then corrops without build isolation).
+    extras_require={"jax": [JAX_REQUIREMENT]},
     zip_safe=False,
 )

@@ -56,7 +56,9 @@ def library_path() -> Path:
 
 
 def build_info() -> dict[str, Any]:
-    """What the library was built with: TF version, CUDA support, GPU archs.
+    """What the library was built with: TF version, CUDA support, GPU archs,
+    XLA custom-call platforms, and whether it has the JAX binding (``jax``,
+    ``jax_version``: the jax it was built against).
 
     Empty when the package was not built (a source checkout without a build).
     """

@@ -1,6 +1,7 @@
-"""setup.py's metadata: one version (corrops.__version__) and one TensorFlow
+"""setup.py's metadata: one version (corrops.__version__), one TensorFlow
 pin (pyproject.toml's build requirement), which requirements-dev.txt and the
-installed TensorFlow agree with."""
+installed TensorFlow agree with, and one jax minor version (the extra, the dev
+requirements, the jax the binding was built with)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,15 @@ def test_one_tensorflow_minor_version_everywhere():
     )
     built_for = _setup_helpers()["tensorflow_requirement"]()
     assert _minor(pyproject) == _minor(dev) == _minor(built_for) == _minor(tf.__version__)
+
+
+def test_one_jax_minor_version_everywhere():
+    # The extra, the dev requirements and the jax the binding was built with.
+    extra = _setup_helpers()["JAX_REQUIREMENT"]
+    dev = next(
+        line
+        for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+        if line.startswith("jax")
+    )
+    built_with = corrops.build_info()["jax_version"]
+    assert _minor(extra) == _minor(dev) == _minor(built_with)

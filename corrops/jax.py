@@ -1,0 +1,235 @@
+"""corrops for JAX: ``corr_loss`` and ``corrcoef`` as plain JAX functions.
+
+They run the fused CPU engine inside XLA through ``jax.ffi``: the custom-call
+handlers TF's XLA runs (csrc/xla_ffi/host_handlers.h), built against jaxlib's
+FFI headers into ``_corrops_jax.so`` when jax is importable at build time
+(``build_info()["jax"]``). The gradient is the fused backward, as a
+``jax.custom_vjp``; results are bitwise those of the TF fused op on the same
+inputs. They compose with ``jax.jit``, ``jax.grad`` and ``jax.vmap`` (a
+mapped axis is folded into the rows of one call). JAX's CPU backend only.
+
+The shape contract is that of :func:`corrops.corr_loss` (corrops/_layout.py):
+inputs ``(B, T)`` or ``(B, T, C)`` (time on ``axis``, channels last), a bool
+mask of the loss shape, methods ``"pearson"`` and ``"ccc"``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from corrops import _inputs, _layout, _loader
+
+FORWARD_TARGET = "corrops_corr_loss_forward"  # as csrc/xla_ffi/corr_loss_custom_call.h
+BACKWARD_TARGET = "corrops_corr_loss_backward"
+LIBRARY_NAME = "_corrops_jax.so"
+_METHOD_CODES = {"pearson": 0, "ccc": 1}  # core's Method
+_STATS_WORDS = 14  # 7 float64 statistics per row, as uint32 pairs (no x64 needed)
+DEFAULT_EPS = 1e-7  # keras.config.epsilon()'s default, the TF API's default
+
+
+def available() -> bool:
+    """Whether this build has the JAX binding (jax was importable at build time)."""
+    return bool(_loader.build_info().get("jax")) and _library_path().exists()
+
+
+def _library_path():
+    return _loader.library_path().with_name(LIBRARY_NAME)
+
+
+@functools.cache
+def _register() -> None:
+    if not available():
+        raise RuntimeError(
+            "corrops.jax needs the JAX binding, which this build does not have: jax was not "
+            "importable when corrops was built; reinstall it with jax installed "
+            "(pip install 'corrops[jax]')"
+        )
+    lib = ctypes.cdll.LoadLibrary(str(_library_path()))
+    for name, symbol in (
+        (FORWARD_TARGET, lib.CorropsCorrLossForwardCpu),
+        (BACKWARD_TARGET, lib.CorropsCorrLossBackwardCpu),
+    ):
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform="cpu")
+
+
+def corr_loss(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    axis: int = 1,
+    mask: Any = None,
+    method: str = "pearson",
+    eps: float | None = None,
+) -> jax.Array:
+    """Per-step correlation loss, shape = the input shape without channels.
+
+    ``y_true``, ``y_pred``: float arrays ``(B, T)`` or ``(B, T, C)`` (time on
+    ``axis``; rank 4+ as in :func:`corrops.corr_loss`); y_true is cast to
+    y_pred's dtype. ``mask``: bool (or 0/1) array of the loss shape; masked
+    steps get loss 0 and gradient 0 and are left out of the statistics.
+    ``method``: ``"pearson"`` (``1 - dx*dy / (sx*sy + eps)``) or ``"ccc"``.
+    ``eps``: None means 1e-7. Differentiable in both inputs (the fused
+    gradient).
+    """
+    x, y, m, layout, method_code, eps = _canonical(y_true, y_pred, axis, mask, method, eps)
+    loss = _loss(x, y, m, method_code, eps, mask is not None)
+    return loss.reshape(layout.loss_shape)
+
+
+def corrcoef(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    axis: int = 1,
+    mask: Any = None,
+    method: str = "pearson",
+    eps: float | None = None,
+) -> jax.Array:
+    """Per-sequence coefficient (Pearson r or CCC, with eps): the input shape
+    without the time axis; ``1 - corrcoef`` is the mean of ``corr_loss`` over
+    a sequence's valid steps, 0 for a sequence with none. Differentiable."""
+    x, y, m, layout, method_code, eps = _canonical(y_true, y_pred, axis, mask, method, eps)
+    outer, time, groups, channels = x.shape
+    # One row per (group, channel): the per-step loss is then per row.
+    rows = (outer, time, groups * channels, 1)
+    has_mask = mask is not None
+    if has_mask:
+        m = jnp.broadcast_to(m[..., None], x.shape).reshape(rows[:3])
+    loss = _loss(x.reshape(rows), y.reshape(rows), m, method_code, eps, has_mask)
+    acc = jnp.float32 if loss.dtype in (jnp.float16, jnp.bfloat16) else loss.dtype
+    total = jnp.sum(loss.astype(acc), axis=1)
+    n = jnp.sum(m, axis=1, dtype=acc) if has_mask else jnp.full_like(total, time)
+    coef = jnp.where(n > 0, 1.0 - total / jnp.maximum(n, 1), 0.0).astype(loss.dtype)
+    return coef.reshape(layout.coef_shape)
+
+
+def _canonical(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any):
+    """Validated inputs on the canonical layout (outer, time, groups, channels),
+    the mask (outer, time, groups) or an empty bool array, the layout, the
+    method's code and eps. Errors name the argument, as the TF API's do."""
+    method = _inputs.check_method(method)
+    eps = _inputs.check_eps(DEFAULT_EPS if eps is None else eps)
+    y_pred = _as_float(y_pred, "y_pred", None)
+    y_true = _as_float(y_true, "y_true", y_pred.dtype)
+    layout = _layout.check(y_true.shape, y_pred.shape, axis)
+    dims = layout.canonical_dims()
+    x, y = y_true.reshape(dims), y_pred.reshape(dims)
+    if mask is None:
+        m = jnp.zeros((0,), jnp.bool_)
+    else:
+        m = _as_array(mask, "mask")
+        if m.dtype != np.bool_:
+            if not (jnp.issubdtype(m.dtype, jnp.integer) or jnp.issubdtype(m.dtype, jnp.floating)):
+                raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {m.dtype}")
+            m = m != 0
+        m = jnp.asarray(m)
+        _layout.check_loss_shaped(m.shape, layout, "mask")
+        m = m.reshape(dims[:3])
+    return x, y, m, layout, _METHOD_CODES[method], eps
+
+
+def _as_array(value: Any, name: str) -> Any:
+    """A JAX array (or tracer) as is; anything else as a NumPy array, so that
+    its dtype can be checked before JAX sees it."""
+    if isinstance(value, jax.Array):
+        return value
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} could not be converted to an array: {err}") from err
+
+
+def _as_float(value: Any, name: str, dtype: Any) -> jax.Array:
+    a = _as_array(value, name)
+    if dtype is None:
+        if not jnp.issubdtype(a.dtype, jnp.floating):
+            if jnp.issubdtype(a.dtype, jnp.integer) or a.dtype == np.bool_:
+                return jnp.asarray(a, jnp.float32)
+            raise TypeError(f"{name} must be a float array, got dtype {a.dtype}")
+        return jnp.asarray(a)
+    if not (jnp.issubdtype(a.dtype, jnp.floating) or jnp.issubdtype(a.dtype, jnp.integer)):
+        raise TypeError(f"{name} must be a float array, got dtype {a.dtype}")
+    return jnp.asarray(a, dtype)
+
+
+# ---------------------------------------------------------------- the custom calls
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def _loss(x: jax.Array, y: jax.Array, m: jax.Array, method: int, eps: float, has_mask: bool):
+    return _forward(x, y, m, method, eps, has_mask)[0]
+
+
+def _loss_fwd(x, y, m, method, eps, has_mask):
+    loss, stats = _forward(x, y, m, method, eps, has_mask)
+    return loss, (x, y, m, stats)
+
+
+def _loss_bwd(method, eps, has_mask, residuals, g):
+    x, y, m, stats = residuals
+    gx, gy = _backward(g, x, y, m, stats, method, eps, has_mask)
+    return gx, gy, None
+
+
+_loss.defvjp(_loss_fwd, _loss_bwd)
+
+
+def _attributes(method: int, eps: float, has_mask: bool) -> dict[str, Any]:
+    return {"method": np.int32(method), "eps": np.float64(eps), "has_mask": np.int32(has_mask)}
+
+
+def _forward(x, y, m, method, eps, has_mask):
+    _register()
+    attributes = _attributes(method, eps, has_mask)
+
+    def call(x, y, m):
+        # Result types from the shapes of this call (a vmap rule folds rows in).
+        outer, time, groups, channels = x.shape
+        types = (
+            jax.ShapeDtypeStruct((outer, time, groups), x.dtype),
+            jax.ShapeDtypeStruct((outer, groups * channels, _STATS_WORDS), jnp.uint32),
+        )
+        return jax.ffi.ffi_call(FORWARD_TARGET, types)(x, y, m, **attributes)
+
+    return _rows_vmap(call)(x, y, m)
+
+
+def _backward(g, x, y, m, stats, method, eps, has_mask):
+    _register()
+    attributes = _attributes(method, eps, has_mask)
+
+    def call(g, x, y, m, stats):
+        types = (jax.ShapeDtypeStruct(x.shape, x.dtype),) * 2
+        return jax.ffi.ffi_call(BACKWARD_TARGET, types)(g, x, y, m, stats, **attributes)
+
+    return _rows_vmap(call)(g, x, y, m, stats)
+
+
+def _rows_vmap(call):
+    """``call`` (arrays whose leading axis is the rows' outer axis, or the
+    empty mask) with a vmap rule that folds a mapped axis into that outer
+    axis: one custom call for the whole batch, whatever the nesting."""
+    fn = jax.custom_batching.custom_vmap(call)
+
+    @fn.def_vmap
+    def rule(axis_size, in_batched, *args):
+        folded = []
+        for a, mapped in zip(args, in_batched, strict=True):
+            if a.ndim - mapped == 1:  # the [0] placeholder of no mask: no rows
+                folded.append(jnp.zeros((0,), a.dtype))
+                continue
+            full = a if mapped else jnp.broadcast_to(a, (axis_size, *a.shape))
+            folded.append(full.reshape((axis_size * full.shape[1], *full.shape[2:])))
+        outs = fn(*folded)
+        unfolded = tuple(
+            o.reshape((axis_size, o.shape[0] // axis_size, *o.shape[1:])) for o in outs
+        )
+        return unfolded, (True,) * len(outs)
+
+    return fn
