@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -38,7 +39,7 @@ def available() -> bool:
     return bool(_loader.build_info().get("jax")) and _library_path().exists()
 
 
-def _library_path():
+def _library_path() -> Path:
     return _loader.library_path().with_name(LIBRARY_NAME)
 
 
@@ -47,8 +48,9 @@ def _register() -> None:
     if not available():
         raise RuntimeError(
             "corrops.jax needs the JAX binding, which this build does not have: jax was not "
-            "importable when corrops was built; reinstall it with jax installed "
-            "(pip install 'corrops[jax]')"
+            "importable when corrops was built. Install jax, then rebuild corrops where its "
+            "build sees it: pip install --no-build-isolation 'corrops[jax]' (or '.[jax]' "
+            "from a source tree)"
         )
     lib = ctypes.cdll.LoadLibrary(str(_library_path()))
     for name, symbol in (

@@ -3,14 +3,7 @@
 // (jax.ffi.include_dir()), exported as C symbols that corrops/jax.py
 // registers with jax.ffi.register_ffi_target for the "cpu" platform. The same
 // handler code as TF's custom calls, so JAX gets the same bits.
-#include "xla_ffi/corr_loss_custom_call.h"
 #include "xla_ffi/host_handlers.h"
-
-extern "C" {
-__attribute__((visibility("default"))) int CorropsJaxFfiApiVersion() {
-  return XLA_FFI_API_MAJOR * 1000 + XLA_FFI_API_MINOR;
-}
-}
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CorropsCorrLossForwardCpu, corrops::ForwardHost,
                               corrops::ForwardBinding<xla::ffi::ThreadPool>());
