@@ -113,6 +113,26 @@ def test_check_grads_float64(rng, method, masked):
     check_grads(jax.jit(total), (x, y), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
+def test_one_sided_gradient_skips_the_other(rng):
+    # A training step differentiates y_pred only: the backward call then
+    # returns [0] for dL/dy_true, and dL/dy_pred is the two-sided one, bitwise.
+    x = rng.normal(size=(5, 40, 2)).astype(np.float32)
+    y = (0.5 * x + rng.normal(size=x.shape)).astype(np.float32)
+    mask = rng.random((5, 40)) > 0.2
+
+    def total(a, b):
+        return jnp.mean(cj.corr_loss(a, b, mask=mask))
+
+    pred_only = jax.jit(jax.grad(total, argnums=1))
+    both = jax.grad(total, argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(np.asarray(pred_only(x, y)), np.asarray(both[1]))
+    true_only = jax.grad(total, argnums=0)(x, y)
+    np.testing.assert_array_equal(np.asarray(true_only), np.asarray(both[0]))
+    hlo = pred_only.lower(x, y).as_text()
+    call = next(line for line in hlo.splitlines() if "corrops_corr_loss_backward" in line)
+    assert "tensor<0xf32>" in call.split("->")[-1], call
+
+
 def test_vmap_folds_into_one_call_and_equals_a_loop(rng):
     xs = rng.normal(size=(4, 5, 30, 2)).astype(np.float32)
     ys = (0.3 * xs + rng.normal(size=xs.shape)).astype(np.float32)
