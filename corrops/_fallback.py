@@ -81,7 +81,7 @@ def row_moments(
     # (its largest valid one): a constant row then has deviations of exactly
     # 0, as in csrc/core (which shifts by the first valid value). The largest
     # value is a row reduction, taken in the same pass as the scale's; the
-    # first value was a slice that XLA fused into, and slowed down, every
+    # first value would be a slice that XLA fuses into, and slows down, every
     # elementwise pass over x.
     magnitude = tf.maximum(tf.abs(x), tf.abs(y))
     if mask is None:
