@@ -41,6 +41,7 @@ def build() -> Path:
         "-DCORROPS_BUILD_BENCH_OPS=ON",
         "-DCORROPS_BUILD_NUMPY=OFF",
         "-DCORROPS_CUDA=off",
+        "-DCORROPS_JAX=off",
         f"-DCORROPS_OUTPUT_DIR={BUILD_DIR}",  # the build info stays out of the package
         f"-DPython3_EXECUTABLE={sys.executable}",
         "-DCMAKE_BUILD_TYPE=Release",

@@ -14,7 +14,7 @@ echo "== lint: ruff, clang-format"
 find csrc benchmarks -name '*.h' -o -name '*.cc' -o -name '*.cu' | xargs .venv/bin/clang-format --dry-run -Werror
 
 echo "== C++ tests: csrc/core under AddressSanitizer + UndefinedBehaviorSanitizer"
-.venv/bin/cmake -S . -B build/core-sanitize -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF \
+.venv/bin/cmake -S . -B build/core-sanitize -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF -DCORROPS_JAX=off \
   -DCORROPS_BUILD_CORE_TESTS=ON -DCORROPS_SANITIZE=ON -DPython3_EXECUTABLE="$PWD/.venv/bin/python" > /dev/null
 .venv/bin/cmake --build build/core-sanitize -j 2 > /dev/null
 (cd build/core-sanitize && ../../.venv/bin/ctest --output-on-failure) | tee "$logs/ctest.txt"
