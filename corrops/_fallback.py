@@ -237,11 +237,8 @@ def input_gradients(
         cx = cy = inv_s * e
     gx = a * g * dy + bx + cx * dx
     gy = a * g * dx + by + cy * dy
-    if valid is None:
-        return gx, gy
     # Masked steps (and so every step of a row with none valid) get 0.
-    zeros = tf.zeros_like(dx)
-    return tf.where(valid, gx, zeros), tf.where(valid, gy, zeros)
+    return _valid_only(gx, valid), _valid_only(gy, valid)
 
 
 def corrcoef(

@@ -1,6 +1,7 @@
 """The shape contract shared by the TF and NumPy front ends: how user shapes
 map to the canonical layout (outer, time, groups, channels), the loss and
-coefficient shapes, and the errors for shapes and axes that do not fit.
+coefficient shapes, the errors for shapes and axes that do not fit, and the
+mask dtype rule of the array front ends (NumPy, JAX).
 
 Pure Python over shape tuples; a dimension may be None (unknown until a
 graph runs), which matches any size.
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 Dims = tuple[int | None, ...]
 
@@ -112,3 +116,14 @@ def check_loss_shaped(shape: Dims, layout: Layout, name: str) -> None:
             f"{name} must have the loss shape {_text(layout.loss_shape)} (the input shape "
             f"without the channel axis), got {_text(tuple(shape))}"
         )
+
+
+def bool_mask(mask: Any, issubdtype: Callable[[Any, Any], bool] = np.issubdtype) -> Any:
+    """An array mask (NumPy or JAX) as bool: 0/1 numbers compared with 0.
+    Raises TypeError for other dtypes. ``issubdtype``: the array library's own
+    (JAX's knows bfloat16)."""
+    if mask.dtype == np.bool_:
+        return mask
+    if not (issubdtype(mask.dtype, np.integer) or issubdtype(mask.dtype, np.floating)):
+        raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {mask.dtype}")
+    return mask != 0

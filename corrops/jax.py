@@ -126,12 +126,7 @@ def _canonical(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps:
     if mask is None:
         m = jnp.zeros((0,), jnp.bool_)
     else:
-        m = _as_array(mask, "mask")
-        if m.dtype != np.bool_:
-            if not (jnp.issubdtype(m.dtype, jnp.integer) or jnp.issubdtype(m.dtype, jnp.floating)):
-                raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {m.dtype}")
-            m = m != 0
-        m = jnp.asarray(m)
+        m = jnp.asarray(_layout.bool_mask(_as_array(mask, "mask"), jnp.issubdtype))
         _layout.check_loss_shaped(m.shape, layout, "mask")
         m = m.reshape(dims[:3])
     return x, y, m, layout, _METHOD_CODES[method], eps

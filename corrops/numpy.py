@@ -83,11 +83,7 @@ def _prepare(
 
     mask3 = None
     if mask is not None:
-        m = np.asarray(mask)
-        if m.dtype != np.bool_:
-            if not (np.issubdtype(m.dtype, np.integer) or np.issubdtype(m.dtype, np.floating)):
-                raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {m.dtype}")
-            m = m != 0
+        m = _layout.bool_mask(np.asarray(mask))
         _layout.check_loss_shaped(m.shape, layout, "mask")
         mask3 = np.ascontiguousarray(m.reshape(dims[:3]))
     g3 = None
