@@ -63,13 +63,20 @@ def choose(impl: str) -> tuple[str, str]:
             choice = ("tf", reason)
         else:
             choice = ("fused", FUSED_IN_XLA if in_xla else "fused op available")
-    _last["impl"], _last["reason"] = choice
-    if choice not in _logged:
-        _logged.add(choice)
-        _log.debug("corrops uses the %s implementation: %s", *choice)
+    record(*choice)
     return choice
 
 
+def record(impl: str, reason: str) -> None:
+    """Remembers (and logs once) the implementation a call chose and why."""
+    _last["impl"], _last["reason"] = impl, reason
+    if (impl, reason) not in _logged:
+        _logged.add((impl, reason))
+        _log.debug("corrops uses the %s implementation: %s", impl, reason)
+
+
 def last_choice() -> dict[str, str]:
-    """The implementation the last corr_loss/corrcoef call chose, and why."""
+    """The implementation the last corr_loss/corrcoef call (or Keras loss call
+    on another backend: "fused" through corrops.jax, or "keras.ops") chose,
+    and why."""
     return dict(_last)

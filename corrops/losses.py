@@ -6,18 +6,13 @@ import contextvars
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
-from corrops import _api, _inputs, _ragged
+from corrops import _backends, _inputs, _layout, _ragged
 
 # The Keras mask of y_pred, captured before Loss.__call__ casts y_pred (a cast
 # makes a new tensor without the mask).
 _KERAS_MASK: contextvars.ContextVar[Any] = contextvars.ContextVar("corrops_keras_mask")
-
-
-def keras_mask(t: Any) -> tf.Tensor | None:
-    """The Keras mask a layer attached to `t` (Masking, mask_zero=True, RNNs)."""
-    return getattr(t, "_keras_mask", None)
 
 
 @keras.saving.register_keras_serializable(package="corrops")
@@ -39,7 +34,13 @@ class CorrelationLoss(keras.losses.Loss):
 
     Ragged ``(B, None)``/``(B, None, C)`` inputs (time ragged, both with the
     same row lengths) are taken as padded sequences with the mask of their
-    steps: the same loss as above, over each sequence's own steps.
+    steps: the same loss as above, over each sequence's own steps (TensorFlow
+    backend).
+
+    Every Keras backend: on TensorFlow it runs :func:`corrops.corr_loss`; on
+    JAX (CPU) the fused engine through :mod:`corrops.jax`; elsewhere, or
+    without those bindings, a ``keras.ops`` implementation of the same
+    contract. A model saved with it loads on any backend.
     """
 
     def __init__(
@@ -63,35 +64,35 @@ class CorrelationLoss(keras.losses.Loss):
         self.eps = eps
         self.axis = axis
 
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tf.Tensor:
-        padded = _ragged.pad(y_true, y_pred, self.axis, None)
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        padded = _ragged.pad(y_true, y_pred, self.axis, None) if _backends.is_tensorflow() else None
         if padded is not None:
             # Ragged sequences as padded ones with the Keras mask of their
             # steps: the statistics and Keras' reduction see only real steps.
             y_true, y_pred = padded.y_true, padded.y_pred
             y_pred._keras_mask = padded.mask  # what Keras reads as the mask
-            if isinstance(sample_weight, tf.RaggedTensor):
+            if hasattr(sample_weight, "to_tensor"):  # ragged
                 sample_weight = sample_weight.to_tensor()
         if sample_weight is not None:
-            sample_weight = tf.convert_to_tensor(sample_weight)
-            if sample_weight.shape.rank == 1:
+            sample_weight = ops.convert_to_tensor(sample_weight)
+            if len(sample_weight.shape) == 1:
                 # (B,) weights a whole sequence: (B, 1) broadcasts over time
                 # (Keras' own reduction would not broadcast it against (B, T)).
-                sample_weight = sample_weight[:, tf.newaxis]
-        token = _KERAS_MASK.set(keras_mask(y_pred))
+                sample_weight = ops.expand_dims(sample_weight, 1)
+                if not _backends.is_tensorflow():
+                    # Keras multiplies it by the mask in place on PyTorch: it
+                    # must be a (B, T) tensor of its own, not a view.
+                    shape = _layout.check(tuple(y_true.shape), tuple(y_pred.shape), self.axis)
+                    sample_weight = sample_weight * ops.ones(shape.loss_shape, sample_weight.dtype)
+        token = _KERAS_MASK.set(_backends.keras_mask(y_pred))
         try:
             return super().__call__(y_true, y_pred, sample_weight=sample_weight)
         finally:
             _KERAS_MASK.reset(token)
 
-    def call(self, y_true: Any, y_pred: Any) -> tf.Tensor:
-        return _api.corr_loss(
-            y_true,
-            y_pred,
-            axis=self.axis,
-            mask=_KERAS_MASK.get(None),
-            method=self.method,
-            eps=self.eps,
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return _backends.corr_loss(
+            y_true, y_pred, self.axis, _KERAS_MASK.get(None), self.method, self.eps
         )
 
     def get_config(self) -> dict[str, Any]:

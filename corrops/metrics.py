@@ -19,40 +19,44 @@ Masks (a Keras mask on ``y_pred``) and ``sample_weight`` are honoured:
 (``"pooled"``). In ``"per_sequence"`` mode with ``(B, T)`` weights each
 sequence's coefficient is the weighted coefficient of its steps and sequences
 count equally. Sequences without a valid step are left out.
+
+Written in ``keras.ops``: the metrics run on every Keras backend. The state
+is float64, except on JAX without 64-bit mode (``jax_enable_x64``), where it
+is float32.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import keras
-import tensorflow as tf
+from keras import ops
 
-from corrops import _inputs
-from corrops.losses import keras_mask
+from corrops import _backends, _inputs, _portable
 
 MODES = ("per_sequence", "pooled")
-_F64 = tf.float64
 
 
 class Moments(NamedTuple):
     """Weighted sufficient statistics; second moments are sums, not means."""
 
-    n: tf.Tensor
-    mx: tf.Tensor
-    my: tf.Tensor
-    m2x: tf.Tensor
-    m2y: tf.Tensor
-    cxy: tf.Tensor
+    n: Any
+    mx: Any
+    my: Any
+    m2x: Any
+    m2y: Any
+    cxy: Any
 
 
 def chan_merge(a: Moments, b: Moments) -> Moments:
     """Combines the statistics of two disjoint sets (Chan, Golub, LeVeque)."""
     n = a.n + b.n
-    safe = tf.where(n > 0, n, tf.ones_like(n))
-    fb = tf.where(n > 0, b.n / safe, tf.zeros_like(n))
+    some = n > 0
+    safe = ops.where(some, n, 1.0)
+    fb = ops.where(some, b.n / safe, 0.0)
     dx, dy = b.mx - a.mx, b.my - a.my
-    cross = tf.where(n > 0, a.n * b.n / safe, tf.zeros_like(n))
+    cross = ops.where(some, a.n * b.n / safe, 0.0)
     return Moments(
         n,
         a.mx + dx * fb,
@@ -63,17 +67,61 @@ def chan_merge(a: Moments, b: Moments) -> Moments:
     )
 
 
-def coefficient(m: Moments, method: str) -> tf.Tensor:
+def coefficient(m: Moments, method: str) -> Any:
     """Pearson r or CCC from the statistics; 0 where undefined."""
     if method == "pearson":
-        den = tf.sqrt(m.m2x) * tf.sqrt(m.m2y)
+        den = ops.sqrt(m.m2x) * ops.sqrt(m.m2y)
         num = m.cxy
     else:
-        safe_n = tf.where(m.n > 0, m.n, tf.ones_like(m.n))
-        den = (m.m2x + m.m2y) / safe_n + tf.square(m.mx - m.my)
+        safe_n = ops.where(m.n > 0, m.n, 1.0)
+        den = (m.m2x + m.m2y) / safe_n + ops.square(m.mx - m.my)
         num = 2.0 * m.cxy / safe_n
-    ok = (den > 0) & (m.n > 0)
-    return tf.where(ok, num / tf.where(ok, den, tf.ones_like(den)), tf.zeros_like(den))
+    ok = ops.logical_and(den > 0, m.n > 0)
+    return ops.where(ok, num / ops.where(ok, den, 1.0), 0.0)
+
+
+def state_dtype() -> str:
+    """float64, or float32 on JAX without 64-bit mode (it has no float64)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return "float64" if jax.config.jax_enable_x64 else "float32"
+    return "float64"
+
+
+class _Rows(NamedTuple):
+    """Metric inputs on the canonical layout (outer, time, groups, channels)."""
+
+    x: Any
+    y: Any
+    mask: Any  # (outer, time, groups) bool, or None
+    loss_rank: int
+    to_rows: Callable[[Any], Any]  # a tensor broadcastable to the loss shape -> (O, T, M)
+
+
+def _canonical_rows(y_true: Any, y_pred: Any, axis: int) -> _Rows:
+    mask = _backends.keras_mask(y_pred)
+    if _backends.is_tensorflow():  # may have dynamic shapes: the TF front end's reshape
+        import tensorflow as tf
+
+        c = _inputs.canonicalize(y_true, y_pred, axis, mask, "pearson", 1.0)
+        shape3 = tf.shape(c.x, out_type=tf.int64)[:3]
+        return _Rows(
+            c.x,
+            c.y,
+            c.mask,
+            c.loss_static.rank,
+            lambda t: tf.reshape(tf.broadcast_to(t, c.loss_shape), shape3),
+        )
+    p = _portable.canonicalize(y_true, y_pred, axis, mask)
+    rows3 = p.layout.canonical_dims()[:3]
+    return _Rows(
+        p.x,
+        p.y,
+        p.mask,
+        len(p.layout.loss_shape),
+        lambda t: ops.reshape(ops.broadcast_to(t, p.layout.loss_shape), rows3),
+    )
 
 
 class _CorrelationMetric(keras.metrics.Metric):
@@ -93,12 +141,13 @@ class _CorrelationMetric(keras.metrics.Metric):
         if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
             raise ValueError(f"num_channels must be a positive int, got {num_channels!r}")
         self.mode, self.num_channels, self.axis = mode, num_channels, axis
+        self._acc = state_dtype()
         if mode == "per_sequence":
-            self.total = self.add_variable((), "zeros", dtype="float64", name="total")
-            self.count = self.add_variable((), "zeros", dtype="float64", name="count")
+            self.total = self.add_variable((), "zeros", dtype=self._acc, name="total")
+            self.count = self.add_variable((), "zeros", dtype=self._acc, name="count")
         else:
             self._state = [
-                self.add_variable((num_channels,), "zeros", dtype="float64", name=field)
+                self.add_variable((num_channels,), "zeros", dtype=self._acc, name=field)
                 for field in Moments._fields
             ]
 
@@ -116,26 +165,18 @@ class _CorrelationMetric(keras.metrics.Metric):
 
     # ---------------------------------------------------------------- update
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        c = _inputs.canonicalize(y_true, y_pred, self.axis, keras_mask(y_pred), "pearson", 1.0)
-        x, y = tf.cast(c.x, _F64), tf.cast(c.y, _F64)  # (O, T, M, C)
-        shape3 = tf.shape(x, out_type=tf.int64)[:3]
-        w = tf.ones(shape3, _F64) if c.mask is None else tf.cast(c.mask, _F64)
+        c = _canonical_rows(y_true, y_pred, self.axis)
+        acc = self._acc
+        x, y = ops.cast(c.x, acc), ops.cast(c.y, acc)  # (O, T, M, C)
+        ones = ops.ones_like(x[..., 0])  # (O, T, M)
+        w = ones if c.mask is None else ops.cast(c.mask, acc)
         seq_w = None
         if sample_weight is not None:
-            sw = tf.cast(tf.convert_to_tensor(sample_weight), _F64)
-            per_sequence = sw.shape.rank == 1 and c.loss_static.rank != 1
-            if sw.shape.rank == 1 and c.loss_static.rank > 1:
-                sw = tf.reshape(
-                    sw,
-                    tf.concat(
-                        [
-                            tf.shape(sw, out_type=tf.int64),
-                            tf.ones([c.loss_static.rank - 1], tf.int64),
-                        ],
-                        0,
-                    ),
-                )
-            sw3 = tf.reshape(tf.broadcast_to(sw, c.loss_shape), shape3)
+            sw = ops.cast(ops.convert_to_tensor(sample_weight), acc)
+            per_sequence = len(sw.shape) == 1
+            if per_sequence:
+                sw = ops.reshape(sw, (-1,) + (1,) * (c.loss_rank - 1))
+            sw3 = c.to_rows(sw)
             if per_sequence and self.mode == "per_sequence":
                 seq_w = sw3
             else:
@@ -145,13 +186,13 @@ class _CorrelationMetric(keras.metrics.Metric):
             r = coefficient(rows, self.method)
             valid = rows.n > 0
             if seq_w is None:
-                weight = tf.cast(valid, _F64)
+                weight = ops.cast(valid, acc)
             else:
                 # A (B,) weight is constant over time: take it where it is valid.
-                sw_rows = tf.reduce_max(tf.where(w > 0, seq_w, tf.zeros_like(seq_w)), axis=1)
-                weight = tf.where(valid, sw_rows[..., tf.newaxis] * tf.ones_like(r), 0.0)
-            self.total.assign_add(tf.reduce_sum(weight * tf.where(valid, r, 0.0)))
-            self.count.assign_add(tf.reduce_sum(weight))
+                sw_rows = ops.max(ops.where(w > 0, seq_w, 0.0), axis=1, initial=0.0)
+                weight = ops.where(valid, ops.expand_dims(sw_rows, -1) * ops.ones_like(r), 0.0)
+            self.total.assign_add(ops.sum(weight * ops.where(valid, r, 0.0)))
+            self.count.assign_add(ops.sum(weight))
             return
         channels = x.shape[-1]
         if channels is not None and channels != self.num_channels:
@@ -159,21 +200,26 @@ class _CorrelationMetric(keras.metrics.Metric):
                 f"{self.name} was built for num_channels={self.num_channels} but y_pred has "
                 f"{channels} channels"
             )
-        batch = _pool_rows(Moments(*(tf.reshape(t, [-1, self.num_channels]) for t in rows)))
+        batch = _pool_rows(Moments(*(ops.reshape(t, (-1, self.num_channels)) for t in rows)))
         merged = chan_merge(Moments(*(v.value for v in self._state)), batch)
         for var, value in zip(self._state, merged, strict=True):
             var.assign(value)
 
     # ---------------------------------------------------------------- result
-    def result(self) -> tf.Tensor:
+    def result(self) -> Any:
         if self.mode == "per_sequence":
-            count = tf.convert_to_tensor(self.count)
-            value = tf.where(count > 0, self.total / tf.where(count > 0, count, 1.0), 0.0)
+            count = ops.convert_to_tensor(self.count)
+            value = ops.where(count > 0, self.total / ops.where(count > 0, count, 1.0), 0.0)
         else:
-            value = tf.reduce_mean(coefficient(self._merged_replicas(), self.method))
-        return tf.cast(value, self.dtype)
+            value = ops.mean(coefficient(self._merged_replicas(), self.method))
+        return ops.cast(value, self.dtype)
 
     def _merged_replicas(self) -> Moments:
+        local = Moments(*(ops.convert_to_tensor(v.value) for v in self._state))
+        if not _backends.is_tensorflow():
+            return local
+        import tensorflow as tf
+
         # Keras keeps metric variables per replica ("on_read", "sum"): a plain
         # read outside the replicas would *sum* their states, so merge the
         # local states exactly instead (Keras calls result() both inside a
@@ -190,44 +236,43 @@ class _CorrelationMetric(keras.metrics.Metric):
                 part = Moments(*(tf.convert_to_tensor(t) for t in replica))
                 merged = part if merged is None else chan_merge(merged, part)
             return merged
-        return Moments(*(tf.convert_to_tensor(v.value) for v in self._state))
+        return local
 
 
-def _row_moments(x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> Moments:
+def _row_moments(x: Any, y: Any, w: Any) -> Moments:
     """Weighted centered two-pass statistics of every row: shapes (O, M, C)."""
-    w4 = w[..., tf.newaxis] * tf.ones_like(x[:, :1, :, :])  # (O, T, M, C)
+    w4 = ops.expand_dims(w, -1) * ops.ones_like(x[:, :1])  # (O, T, M, C)
     use = w4 > 0
-    zeros = tf.zeros_like(x)
-    n = tf.reduce_sum(w4, axis=1)
-    safe = tf.where(n > 0, n, tf.ones_like(n))
-    mx = tf.reduce_sum(tf.where(use, w4 * x, zeros), axis=1) / safe
-    my = tf.reduce_sum(tf.where(use, w4 * y, zeros), axis=1) / safe
-    dx = tf.where(use, x - mx[:, tf.newaxis], zeros)
-    dy = tf.where(use, y - my[:, tf.newaxis], zeros)
+    n = ops.sum(w4, axis=1)
+    safe = ops.where(n > 0, n, 1.0)
+    mx = ops.sum(ops.where(use, w4 * x, 0.0), axis=1) / safe
+    my = ops.sum(ops.where(use, w4 * y, 0.0), axis=1) / safe
+    dx = ops.where(use, x - ops.expand_dims(mx, 1), 0.0)
+    dy = ops.where(use, y - ops.expand_dims(my, 1), 0.0)
     return Moments(
         n,
         mx,
         my,
-        tf.reduce_sum(w4 * dx * dx, axis=1),
-        tf.reduce_sum(w4 * dy * dy, axis=1),
-        tf.reduce_sum(w4 * dx * dy, axis=1),
+        ops.sum(w4 * dx * dx, axis=1),
+        ops.sum(w4 * dy * dy, axis=1),
+        ops.sum(w4 * dx * dy, axis=1),
     )
 
 
 def _pool_rows(rows: Moments) -> Moments:
     """Exact statistics of the union of rows (R, C) -> (C,) (parallel axis)."""
-    n = tf.reduce_sum(rows.n, axis=0)
-    safe = tf.where(n > 0, n, tf.ones_like(n))
-    mx = tf.reduce_sum(rows.n * rows.mx, axis=0) / safe
-    my = tf.reduce_sum(rows.n * rows.my, axis=0) / safe
+    n = ops.sum(rows.n, axis=0)
+    safe = ops.where(n > 0, n, 1.0)
+    mx = ops.sum(rows.n * rows.mx, axis=0) / safe
+    my = ops.sum(rows.n * rows.my, axis=0) / safe
     dx, dy = rows.mx - mx, rows.my - my
     return Moments(
         n,
         mx,
         my,
-        tf.reduce_sum(rows.m2x + rows.n * dx * dx, axis=0),
-        tf.reduce_sum(rows.m2y + rows.n * dy * dy, axis=0),
-        tf.reduce_sum(rows.cxy + rows.n * dx * dy, axis=0),
+        ops.sum(rows.m2x + rows.n * dx * dx, axis=0),
+        ops.sum(rows.m2y + rows.n * dy * dy, axis=0),
+        ops.sum(rows.cxy + rows.n * dx * dy, axis=0),
     )
 
 

@@ -1,0 +1,76 @@
+"""The implementation the Keras objects (CorrelationLoss, the metrics) use on
+the active Keras backend.
+
+* TensorFlow: corrops.corr_loss (the fused op where it can run, else the
+  pure-TF fallback; corrops/_dispatch.py chooses).
+* JAX on the CPU, with the JAX binding built: corrops.jax (the fused engine
+  through jax.ffi).
+* Anything else (JAX without the binding or on an accelerator, PyTorch):
+  the keras.ops implementation of the same contract (corrops/_portable.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import keras
+
+from corrops import _dispatch, _inputs, _portable
+
+try:  # Keras keeps masks of arrays without attributes (JAX) beside them.
+    from keras.src.backend import get_keras_mask as _get_keras_mask
+except ImportError:  # pragma: no cover - older Keras 3 releases
+
+    def _get_keras_mask(t: Any) -> Any:
+        return getattr(t, "_keras_mask", None)
+
+
+JAX_FUSED = "fused (JAX FFI custom call): the fused engine through corrops.jax"
+PORTABLE = "keras.ops"
+
+
+def keras_mask(t: Any) -> Any:
+    """The Keras mask a layer attached to `t` (Masking, mask_zero=True, RNNs)."""
+    return _get_keras_mask(t)
+
+
+def is_tensorflow() -> bool:
+    return keras.backend.backend() == "tensorflow"
+
+
+@functools.cache
+def _jax_fused_reason() -> str | None:
+    """None when corrops.jax can run here, else why not."""
+    import jax
+
+    from corrops import jax as corrops_jax
+
+    if not corrops_jax.available():
+        return "the JAX binding is not built (jax was not importable when corrops was built)"
+    device = jax.default_backend()
+    if device != "cpu":
+        return f"the JAX binding runs on the CPU only, and JAX's default device is {device}"
+    return None
+
+
+def corr_loss(y_true: Any, y_pred: Any, axis: int, mask: Any, method: str, eps: Any) -> Any:
+    """Per-step loss on the active backend (see the module doc)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        from corrops import _api
+
+        return _api.corr_loss(y_true, y_pred, axis=axis, mask=mask, method=method, eps=eps)
+    if backend == "jax":
+        reason = _jax_fused_reason()
+        if reason is None:
+            from corrops import jax as corrops_jax
+
+            _dispatch.record("fused", JAX_FUSED)
+            return corrops_jax.corr_loss(
+                y_true, y_pred, axis=axis, mask=mask, method=method, eps=_inputs.check_eps(eps)
+            )
+        _dispatch.record(PORTABLE, f"Keras' JAX backend, and {reason}")
+    else:
+        _dispatch.record(PORTABLE, f"Keras' {backend} backend")
+    return _portable.corr_loss(y_true, y_pred, axis, mask, method, eps)

@@ -1,0 +1,203 @@
+"""The contract of docs/DESIGN.md in ``keras.ops``: corrops on any Keras
+backend (JAX, PyTorch, TensorFlow) where the fused op cannot run.
+
+The same formulas as the pure-TF fallback (corrops/_fallback.py): each row
+shifted by its largest valid value and scaled by a power of two (so 1e-30 and
+1e30 neither underflow nor overflow), centered two-pass moments, masked steps
+selected out with ``where`` (a NaN there cannot leak), square roots guarded so
+that a constant row has a finite gradient. Gradients are the backend's
+autodiff of these ops; the shift and the scale carry none (any value gives
+the same function).
+
+Inputs are validated with the shape contract of corrops/_layout.py and must
+have static shapes (as on JAX and PyTorch, and in eager TF).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from corrops import _inputs, _layout
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+MAX_SCALE_EXPONENT = 100.0  # as csrc/core/row_math.h and the TF fallback
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """User tensors reshaped to (outer, time, groups, channels)."""
+
+    x: Any
+    y: Any
+    mask: Any  # (outer, time, groups) bool, or None
+    layout: _layout.Layout
+
+
+def _dtype(t: Any) -> str:
+    try:
+        return keras.backend.standardize_dtype(t.dtype)
+    except ValueError:  # strings, objects
+        return str(t.dtype)
+
+
+def _as_array(value: Any, name: str, default: str) -> Any:
+    """A tensor or array as it is; anything else (lists, scalars) as a NumPy
+    array, numbers without a dtype as ``default``, so that the dtype can be
+    checked before the backend sees it."""
+    if hasattr(value, "dtype"):
+        return value
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} could not be converted to a tensor: {err}") from err
+    return array.astype(default) if array.dtype.kind in "biu" else array
+
+
+def _check_float(t: Any, name: str) -> None:
+    if _dtype(t) not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
+            f"got dtype {_dtype(t)}"
+        )
+
+
+def canonicalize(y_true: Any, y_pred: Any, axis: Any, mask: Any) -> Canonical:
+    """Validates y_true, y_pred, axis and mask and reshapes them (errors name
+    the argument, as the TF API's do). y_true is cast to y_pred's dtype."""
+    y_pred = _as_array(y_pred, "y_pred", keras.config.floatx())
+    _check_float(y_pred, "y_pred")
+    y_true = _as_array(y_true, "y_true", _dtype(y_pred))
+    _check_float(y_true, "y_true")
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), _dtype(y_pred))
+    layout = _layout.check(tuple(ops.shape(y_true)), tuple(ops.shape(y_pred)), axis)
+    if any(d is None for d in layout.shape):
+        raise ValueError(
+            f"y_true and y_pred must have static shapes on the {keras.backend.backend()} "
+            f"backend, got {layout.shape}"
+        )
+    dims = layout.canonical_dims()
+    x, y = ops.reshape(y_true, dims), ops.reshape(y_pred, dims)
+    mask3 = None
+    if mask is not None:
+        m = _as_array(mask, "mask", "bool")
+        kind = _dtype(m)
+        if kind != "bool" and not (kind.startswith(("int", "uint", "float")) or kind == "bfloat16"):
+            raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {kind}")
+        m = ops.convert_to_tensor(m)
+        if kind != "bool":
+            m = ops.not_equal(m, 0)
+        _layout.check_loss_shaped(tuple(ops.shape(m)), layout, "mask")
+        mask3 = ops.reshape(m, dims[:3])
+    return Canonical(x, y, mask3, layout)
+
+
+def _accumulation_dtype(dtype: str) -> str:
+    return "float32" if dtype in ("float16", "bfloat16") else dtype
+
+
+def _valid_only(t: Any, valid: Any) -> Any:
+    return t if valid is None else ops.where(valid, t, ops.zeros_like(t))
+
+
+def _safe_sqrt(v: Any) -> Any:
+    # sqrt with a zero (not infinite) derivative at 0: the "sqrt term taken as 0".
+    positive = v > 0
+    return ops.where(positive, ops.sqrt(ops.where(positive, v, ops.ones_like(v))), 0.0)
+
+
+def _scale_exponent(top: Any) -> Any:
+    """e with 2^(e-1) <= top < 2^e, clamped to +-100, from a row's largest
+    |x|, |y| (0 for a row whose top is 0, not finite or absent)."""
+    ok = ops.logical_and(top > 0, ops.isfinite(top))
+    e = ops.floor(ops.log2(ops.where(ok, top, ops.ones_like(top)))) + 1.0
+    return ops.where(ok, ops.clip(e, -MAX_SCALE_EXPONENT, MAX_SCALE_EXPONENT), 0.0)
+
+
+def _row_coefficients(x: Any, y: Any, mask: Any, method: str, eps: float) -> tuple[Any, Any, Any]:
+    """Scaled deviations dx, dy (0 at masked steps) and each row's 1/D or 2/D,
+    for (outer, time, groups, channels) inputs in the accumulation dtype."""
+    time = x.shape[1]
+    valid = None if mask is None else ops.expand_dims(mask, -1)
+    lowest = float("-inf")
+    magnitude = ops.maximum(ops.abs(x), ops.abs(y))
+    if valid is None:
+        n = ops.cast(time, x.dtype)
+        has_steps = time > 0
+        inv_n = 1.0 / max(time, 1)
+    else:
+        valid = ops.broadcast_to(valid, x.shape)
+        n = ops.sum(ops.cast(valid, x.dtype), axis=1, keepdims=True)
+        has_steps = n > 0
+        inv_n = ops.where(has_steps, 1.0 / ops.maximum(n, 1.0), 0.0)
+        x_v, y_v = ops.where(valid, x, lowest), ops.where(valid, y, lowest)
+        magnitude = ops.where(valid, magnitude, lowest)
+    kx, ky, top = (
+        ops.stop_gradient(ops.max(t, axis=1, keepdims=True, initial=lowest))
+        for t in ((x, y, magnitude) if valid is None else (x_v, y_v, magnitude))
+    )
+    kx = ops.where(has_steps, kx, 0.0)  # a row without steps: -inf is no shift
+    ky = ops.where(has_steps, ky, 0.0)
+    e = ops.stop_gradient(_scale_exponent(top))
+    two = ops.cast(2.0, x.dtype)
+    inv_s = ops.power(two, -e)
+    mx = kx + ops.sum(_valid_only(x - kx, valid), axis=1, keepdims=True) * inv_n
+    my = ky + ops.sum(_valid_only(y - ky, valid), axis=1, keepdims=True) * inv_n
+    dx = _valid_only((x - mx) * inv_s, valid)
+    dy = _valid_only((y - my) * inv_s, valid)
+    vx = ops.sum(ops.square(dx), axis=1, keepdims=True) * inv_n
+    vy = ops.sum(ops.square(dy), axis=1, keepdims=True) * inv_n
+    # eps scaled like the squares, eps * 2^-2e = mantissa * 2^(k - 2e): no
+    # overflow of eps itself in the dtype (1e53 for rows near 1e30).
+    mantissa, k = math.frexp(eps)
+    eps_s = mantissa * ops.power(two, k - 2.0 * e)
+    if method == "pearson":
+        denom = _safe_sqrt(vx) * _safe_sqrt(vy) + eps_s
+    else:
+        denom = vx + vy + ops.square((mx - my) * inv_s) + eps_s
+    # Below the smallest normal only if the scaled eps underflowed on a
+    # constant row (every dx*dy is 0 there): raised so that 1/D stays finite.
+    tiny = float(np.finfo(_dtype(x)).tiny)
+    denom = ops.where(ops.logical_or(denom >= tiny, ops.isnan(denom)), denom, tiny)
+    scale = (1.0 if method == "pearson" else 2.0) / denom
+    return dx, dy, scale
+
+
+def corr_loss(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any) -> Any:
+    """Per-step loss, the input shape without the channel axis, in y_pred's
+    dtype (statistics in float32 for half types); see corrops.corr_loss."""
+    method, eps = _inputs.check_method(method), _inputs.check_eps(eps)
+    c = canonicalize(y_true, y_pred, axis, mask)
+    out_dtype = _dtype(c.y)
+    acc = _accumulation_dtype(out_dtype)
+    x, y = ops.cast(c.x, acc), ops.cast(c.y, acc)
+    dx, dy, scale = _row_coefficients(x, y, c.mask, method, eps)
+    channels = x.shape[3]
+    loss = ops.sum(1.0 - dx * dy * scale, axis=3) / max(channels, 1)
+    if c.mask is not None:
+        loss = ops.where(c.mask, loss, 0.0)
+    return ops.reshape(ops.cast(loss, out_dtype), c.layout.loss_shape)
+
+
+def corrcoef(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any) -> Any:
+    """Per-sequence coefficient, the input shape without the time axis (0 for
+    a sequence without a valid step); see corrops.corrcoef."""
+    method, eps = _inputs.check_method(method), _inputs.check_eps(eps)
+    c = canonicalize(y_true, y_pred, axis, mask)
+    out_dtype = _dtype(c.y)
+    acc = _accumulation_dtype(out_dtype)
+    x, y = ops.cast(c.x, acc), ops.cast(c.y, acc)
+    dx, dy, scale = _row_coefficients(x, y, c.mask, method, eps)
+    if c.mask is None:
+        inv_n = 1.0 / max(x.shape[1], 1)
+    else:
+        n = ops.sum(ops.cast(c.mask, acc), axis=1)[:, None, :, None]
+        inv_n = ops.where(n > 0, 1.0 / ops.maximum(n, 1.0), 0.0)
+    coef = ops.sum(dx * dy, axis=1, keepdims=True) * inv_n * scale
+    return ops.reshape(ops.cast(coef, out_dtype), c.layout.coef_shape)
