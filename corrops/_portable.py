@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -169,35 +169,43 @@ def _row_coefficients(x: Any, y: Any, mask: Any, method: str, eps: float) -> tup
     return dx, dy, scale
 
 
-def corr_loss(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any) -> Any:
-    """Per-step loss, the input shape without the channel axis, in y_pred's
-    dtype (statistics in float32 for half types); see corrops.corr_loss."""
+class _Rows(NamedTuple):
+    c: Canonical
+    dx: Any  # scaled deviations, (outer, time, groups, channels), accumulation dtype
+    dy: Any
+    scale: Any  # 1/D or 2/D per row
+    out_dtype: str
+
+
+def _rows(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any) -> _Rows:
+    """The arguments checked and reshaped, and the rows' statistics."""
     method, eps = _inputs.check_method(method), _inputs.check_eps(eps)
     c = canonicalize(y_true, y_pred, axis, mask)
     out_dtype = _dtype(c.y)
     acc = _accumulation_dtype(out_dtype)
-    x, y = ops.cast(c.x, acc), ops.cast(c.y, acc)
-    dx, dy, scale = _row_coefficients(x, y, c.mask, method, eps)
-    channels = x.shape[3]
-    loss = ops.sum(1.0 - dx * dy * scale, axis=3) / max(channels, 1)
-    if c.mask is not None:
-        loss = ops.where(c.mask, loss, 0.0)
-    return ops.reshape(ops.cast(loss, out_dtype), c.layout.loss_shape)
+    dx, dy, scale = _row_coefficients(ops.cast(c.x, acc), ops.cast(c.y, acc), c.mask, method, eps)
+    return _Rows(c, dx, dy, scale, out_dtype)
+
+
+def corr_loss(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any) -> Any:
+    """Per-step loss, the input shape without the channel axis, in y_pred's
+    dtype (statistics in float32 for half types); see corrops.corr_loss."""
+    r = _rows(y_true, y_pred, axis, mask, method, eps)
+    channels = r.dx.shape[3]
+    loss = ops.sum(1.0 - r.dx * r.dy * r.scale, axis=3) / max(channels, 1)
+    if r.c.mask is not None:
+        loss = ops.where(r.c.mask, loss, 0.0)
+    return ops.reshape(ops.cast(loss, r.out_dtype), r.c.layout.loss_shape)
 
 
 def corrcoef(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any) -> Any:
     """Per-sequence coefficient, the input shape without the time axis (0 for
     a sequence without a valid step); see corrops.corrcoef."""
-    method, eps = _inputs.check_method(method), _inputs.check_eps(eps)
-    c = canonicalize(y_true, y_pred, axis, mask)
-    out_dtype = _dtype(c.y)
-    acc = _accumulation_dtype(out_dtype)
-    x, y = ops.cast(c.x, acc), ops.cast(c.y, acc)
-    dx, dy, scale = _row_coefficients(x, y, c.mask, method, eps)
-    if c.mask is None:
-        inv_n = 1.0 / max(x.shape[1], 1)
+    r = _rows(y_true, y_pred, axis, mask, method, eps)
+    if r.c.mask is None:
+        inv_n = 1.0 / max(r.dx.shape[1], 1)
     else:
-        n = ops.sum(ops.cast(c.mask, acc), axis=1)[:, None, :, None]
+        n = ops.sum(ops.cast(r.c.mask, r.dx.dtype), axis=1)[:, None, :, None]
         inv_n = ops.where(n > 0, 1.0 / ops.maximum(n, 1.0), 0.0)
-    coef = ops.sum(dx * dy, axis=1, keepdims=True) * inv_n * scale
-    return ops.reshape(ops.cast(coef, out_dtype), c.layout.coef_shape)
+    coef = ops.sum(r.dx * r.dy, axis=1, keepdims=True) * inv_n * r.scale
+    return ops.reshape(ops.cast(coef, r.out_dtype), r.c.layout.coef_shape)

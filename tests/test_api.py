@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import corrops
 from tests import reference as ref
-from tests.helpers import as_f64, tolerance
+from tests.helpers import as_f64, sequence_data, tolerance
 
 # (shape, axis): ranks 2-4, axis other than 1, odd sizes, empty dims.
 SHAPES = [
@@ -33,20 +33,8 @@ SHAPES = [
 
 
 def _data(rng, shape, axis, dtype, masked):
-    x = tf.cast(rng.normal(size=shape) + 0.5, dtype)
-    y = tf.cast(0.6 * np.asarray(tf.cast(x, tf.float64)) + rng.normal(size=shape), dtype)
-    loss_shape = shape[:-1] if len(shape) >= 3 else shape
-    mask = None
-    if masked:
-        mask = rng.random(loss_shape) > 0.3
-        if mask.size:  # always one fully masked row and one single valid step
-            flat = np.moveaxis(mask, axis, -1).reshape(-1, loss_shape[axis])
-            flat[0] = False
-            if flat.shape[0] > 1:
-                flat[1] = False
-                flat[1, 0] = True
-            mask = np.moveaxis(flat.reshape(np.moveaxis(mask, axis, -1).shape), -1, axis)
-    return x, y, mask
+    x, y, mask = sequence_data(rng, shape, axis, masked)
+    return tf.cast(x, dtype), tf.cast(y, dtype), mask
 
 
 @pytest.mark.parametrize("method", ["pearson", "ccc"])

@@ -46,9 +46,7 @@ def _run(backend: str, *args: str, timeout: int = 900) -> subprocess.CompletedPr
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_keras_objects_on_backend(backend):
     _needs(backend)
-    done = _run(
-        backend, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/keras_backends"
-    )
+    done = _run(backend, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/keras_backends")
     assert done.returncode == 0, f"on {backend}:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
     assert " passed" in done.stdout and " skipped" not in done.stdout
 

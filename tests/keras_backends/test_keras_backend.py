@@ -20,6 +20,7 @@ from keras import ops
 import corrops
 from corrops import _portable
 from tests import reference as ref
+from tests.helpers import sequence_data
 from tests.test_metrics import _expected
 
 BACKEND = keras.backend.backend()
@@ -59,23 +60,6 @@ def _portable_loss(y_true, y_pred, axis, mask, method, eps=None):
 IMPLS = {"portable": _portable_loss, "loss class": _class_loss}
 
 
-def _data(rng, shape, axis, masked):
-    x = rng.normal(size=shape) + 0.5
-    y = 0.6 * x + rng.normal(size=shape)
-    loss_shape = shape[:-1] if len(shape) >= 3 else shape
-    mask = None
-    if masked:
-        mask = rng.random(loss_shape) > 0.3
-        if mask.size:  # a fully masked row and a row with one valid step
-            flat = np.moveaxis(mask, axis, -1).reshape(-1, loss_shape[axis])
-            flat[0] = False
-            if flat.shape[0] > 1:
-                flat[1] = False
-                flat[1, 0] = True
-            mask = np.moveaxis(flat.reshape(np.moveaxis(mask, axis, -1).shape), -1, axis)
-    return x, y, mask
-
-
 def _np(t) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(t), np.float64)
 
@@ -91,7 +75,7 @@ def rng() -> np.random.Generator:
 @pytest.mark.parametrize(("shape", "axis"), SHAPES, ids=[f"{s}-ax{a}" for s, a in SHAPES])
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_matches_reference(rng, impl, shape, axis, masked, method, dtype):
-    x, y, mask = _data(rng, shape, axis, masked)
+    x, y, mask = sequence_data(rng, shape, axis, masked)
     x, y = x.astype(dtype), y.astype(dtype)
     xf, yf = x.astype(np.float64), y.astype(np.float64)
     loss = IMPLS[impl](ops.convert_to_tensor(x), ops.convert_to_tensor(y), axis, mask, method)
@@ -161,7 +145,7 @@ def _check_numeric_gradient(fn, x, y):
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 @pytest.mark.parametrize(("shape", "axis"), [((3, 9), 1), ((2, 6, 3), 1), ((5, 4, 2), 0)])
 def test_gradients_match_closed_form(rng, impl, shape, axis, masked, method):
-    x, y, mask = _data(rng, shape, axis, masked)
+    x, y, mask = sequence_data(rng, shape, axis, masked)
     x, y = x.astype(np.float32), y.astype(np.float32)
     g = rng.normal(size=shape[:-1] if len(shape) >= 3 else shape).astype(np.float32)
     _, gx, gy = _value_and_grads(lambda a, b: IMPLS[impl](a, b, axis, mask, method), x, y, g)
@@ -174,7 +158,7 @@ def test_gradients_match_closed_form(rng, impl, shape, axis, masked, method):
 @pytest.mark.parametrize("method", ["pearson", "ccc"])
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 def test_float64_numeric_gradient(rng, impl, method, masked):
-    x, y, mask = _data(rng, (3, 7, 2), 1, masked)
+    x, y, mask = sequence_data(rng, (3, 7, 2), 1, masked)
     _check_numeric_gradient(lambda a, b: IMPLS[impl](a, b, 1, mask, method), x, y)
 
 
