@@ -9,7 +9,8 @@ paid once per K, and different data per iteration keeps XLA from hoisting the
 work out of the loop. In a training step that cost belongs to the whole step,
 not to the loss, so K is chosen to make it a small share of a call. Eager
 contenders run the same K iterations from Python, which is what eager code
-costs.
+costs. JAX contenders run the same K iterations in one ``jax.jit`` (a
+``lax.scan`` over the K inputs), the gradient by ``jax.value_and_grad``.
 """
 
 from __future__ import annotations
@@ -53,11 +54,34 @@ def _naive_t(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(1.0 - d1 * d2 / (den + keras.config.epsilon()), axis=-1)
 
 
+def _naive_jax(y_true, y_pred, mask=None):
+    """_naive_t in jax.numpy: the naive formula as a JAX user writes it."""
+    import jax.numpy as jnp
+
+    if mask is not None:
+        raise ValueError("the naive formula has no mask")
+    d1 = y_true - jnp.mean(y_true, axis=1, keepdims=True)
+    d2 = y_pred - jnp.mean(y_pred, axis=1, keepdims=True)
+    den = jnp.sqrt(
+        jnp.mean(jnp.square(d1), axis=1, keepdims=True)
+        * jnp.mean(jnp.square(d2), axis=1, keepdims=True)
+    )
+    return jnp.mean(1.0 - d1 * d2 / (den + keras.config.epsilon()), axis=-1)
+
+
+def _corrops_jax(y_true, y_pred, mask=None):
+    import corrops.jax
+
+    return corrops.jax.corr_loss(y_true, y_pred, mask=mask)
+
+
 @dataclass(frozen=True)
 class Contender:
     name: str
     loss: Callable | None  # (y_true, y_pred, mask) -> per-step loss; None: LOOP_ALONE
-    mode: str  # "eager", "graph", "xla" or "gpu" (graph, inputs and op on GPU:0)
+    # "eager", "graph", "xla", "gpu" (graph, inputs and op on GPU:0) or "jax"
+    # (loss is a JAX function, run under jax.jit on JAX's CPU backend)
+    mode: str
     supports_mask: bool = True
 
 
@@ -122,6 +146,10 @@ CONTENDERS = [
         "fused XLA", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="fused"), "xla"
     ),
     Contender(LOOP_OVERHEAD, _loop_overhead, "graph", supports_mask=False),
+    # JAX users: the naive formula under jax.jit against corrops.jax (the fused
+    # engine through jax.ffi).
+    Contender("naive JAX jit", _naive_jax, "jax", supports_mask=False),
+    Contender("corrops.jax", _corrops_jax, "jax"),
 ]
 if tf.config.list_physical_devices("GPU"):  # the GPU case, where there is one
     CONTENDERS.append(
@@ -185,6 +213,8 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
     """Returns (run, k): run() executes k iterations and blocks until done."""
     k = iterations(case)
     xs, ys, masks = make_inputs(case, dtype, k)
+    if contender.mode == "jax":
+        return _jax_runner(contender, xs, ys, masks, backward), k
 
     def one(x, y, m):
         if contender.loss is None:  # LOOP_ALONE: the iteration's own ops only
@@ -227,6 +257,35 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
 
     run()  # trace / compile outside the measurement
     return run, k
+
+
+def _jax_runner(contender: Contender, xs, ys, masks, backward: bool) -> Callable:
+    """make_runner's loop for a JAX contender: the same K iterations and the
+    same per-iteration result, in one jax.jit."""
+    import jax
+    import jax.numpy as jnp
+
+    xs, ys = jnp.asarray(xs.numpy()), jnp.asarray(ys.numpy())
+    masks = None if masks is None else jnp.asarray(masks.numpy())
+
+    def one(x, y, m):
+        if not backward:
+            return jnp.sum(contender.loss(x, y, m).astype(jnp.float32)[..., :1])
+        total, grad = jax.value_and_grad(
+            lambda b: jnp.mean(contender.loss(x, b, m).astype(jnp.float32))
+        )(y)
+        return total + jnp.sum(grad[..., :1, :1]).astype(jnp.float32)
+
+    def step(acc, inputs):
+        return acc + one(*inputs), None
+
+    loop = jax.jit(lambda xs, ys, ms: jax.lax.scan(step, jnp.float32(0.0), (xs, ys, ms))[0])
+
+    def run():
+        return float(loop(xs, ys, masks))
+
+    run()  # compile outside the measurement
+    return run
 
 
 def floor_bytes(case: Case, dtype: tf.DType, backward: bool, per_step_grad: bool = True) -> int:
