@@ -3,9 +3,10 @@ the active Keras backend.
 
 * TensorFlow: corrops.corr_loss (the fused op where it can run, else the
   pure-TF fallback; corrops/_dispatch.py chooses).
-* JAX on the CPU, with the JAX binding built: corrops.jax (the fused engine
-  through jax.ffi).
-* Anything else (JAX without the binding or on an accelerator, PyTorch):
+* JAX with the JAX binding built, on the CPU (or a CUDA GPU when the
+  binding was built with CUDA): corrops.jax (the fused engine through
+  jax.ffi).
+* Anything else (JAX without the binding or on other devices, PyTorch):
   the keras.ops implementation of the same contract (corrops/_portable.py).
 """
 
@@ -49,9 +50,9 @@ def _jax_fused_reason() -> str | None:
     if not corrops_jax.available():
         return "the JAX binding is not built (jax was not importable when corrops was built)"
     device = jax.default_backend()
-    if device != "cpu":
-        return f"the JAX binding runs on the CPU only, and JAX's default device is {device}"
-    return None
+    if device == "cpu" or (device == "gpu" and "CUDA" in corrops_jax.platforms()):
+        return None
+    return f"JAX's default device is {device}, and the JAX binding has no handlers for it"
 
 
 def corr_loss(y_true: Any, y_pred: Any, axis: int, mask: Any, method: str, eps: Any) -> Any:

@@ -58,7 +58,8 @@ def library_path() -> Path:
 def build_info() -> dict[str, Any]:
     """What the library was built with: TF version, CUDA support, GPU archs,
     XLA custom-call platforms, and whether it has the JAX binding (``jax``,
-    ``jax_version``: the jax it was built against).
+    ``jax_version``: the jax it was built against, ``jax_platforms``: the
+    jax.ffi platforms it has handlers for, "cpu" and, built with CUDA, "CUDA").
 
     Empty when the package was not built (a source checkout without a build).
     """

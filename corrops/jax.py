@@ -1,12 +1,14 @@
 """corrops for JAX: ``corr_loss`` and ``corrcoef`` as plain JAX functions.
 
-They run the fused CPU engine inside XLA through ``jax.ffi``: the custom-call
-handlers TF's XLA runs (csrc/xla_ffi/host_handlers.h), built against jaxlib's
-FFI headers into ``_corrops_jax.so`` when jax is importable at build time
+They run the fused engine inside XLA through ``jax.ffi``: the custom-call
+handlers TF's XLA runs (csrc/xla_ffi/host_handlers.h, and cuda_handlers.h
+in a build with CUDA), built against jaxlib's FFI headers into
+``_corrops_jax.so`` when jax is importable at build time
 (``build_info()["jax"]``). The gradient is the fused backward, as a
 ``jax.custom_vjp``; results are bitwise those of the TF fused op on the same
 inputs. They compose with ``jax.jit``, ``jax.grad`` and ``jax.vmap`` (a
-mapped axis is folded into the rows of one call). JAX's CPU backend only.
+mapped axis is folded into the rows of one call). Verified on JAX's CPU
+backend; the CUDA handlers are compiled but have never run (no GPU).
 
 The shape contract is that of :func:`corrops.corr_loss` (corrops/_layout.py):
 inputs ``(B, T)`` or ``(B, T, C)`` (time on ``axis``, channels last), a bool
@@ -54,11 +56,25 @@ def _register() -> None:
             "from a source tree)"
         )
     lib = ctypes.cdll.LoadLibrary(str(_library_path()))
-    for name, symbol in (
-        (FORWARD_TARGET, lib.CorropsCorrLossForwardCpu),
-        (BACKWARD_TARGET, lib.CorropsCorrLossBackwardCpu),
-    ):
-        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform="cpu")
+    handlers = [
+        ("cpu", FORWARD_TARGET, lib.CorropsCorrLossForwardCpu),
+        ("cpu", BACKWARD_TARGET, lib.CorropsCorrLossBackwardCpu),
+    ]
+    if "CUDA" in platforms():
+        # Queued by jaxlib until a CUDA backend starts; a CPU-only jax never runs them.
+        handlers += [
+            ("CUDA", FORWARD_TARGET, lib.CorropsCorrLossForwardCuda),
+            ("CUDA", BACKWARD_TARGET, lib.CorropsCorrLossBackwardCuda),
+        ]
+    for platform, name, symbol in handlers:
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform=platform)
+
+
+def platforms() -> list[str]:
+    """The jax.ffi platforms this build has handlers for: "cpu", and "CUDA"
+    when it was built with CUDA (those handlers launch the same kernels as
+    TF's GPU custom calls; they have not been executed: no GPU in CI)."""
+    return list(_loader.build_info().get("jax_platforms", ["cpu"] if available() else []))
 
 
 def corr_loss(

@@ -5,6 +5,8 @@ inputs with the TF API's errors."""
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -214,3 +216,59 @@ def test_without_the_binding_the_error_says_how_to_get_it(monkeypatch):
             cj.corr_loss(np.zeros((2, 5)), np.ones((2, 5)))
     finally:
         cj._register.cache_clear()
+
+
+# ------------------------------------------------------------------ CUDA
+def _jax_gpus() -> list:
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:
+        return []
+
+
+def test_cuda_handlers_are_built_with_cuda():
+    # Built with CUDA (nvcc found), the binding exports the "CUDA" handlers
+    # too, and registering them on a CPU-only jax only queues them.
+    cj._register()  # registers every platform's handlers (cached: at most once)
+    library = ctypes.cdll.LoadLibrary(str(cj._library_path()))
+    if corrops.build_info().get("cuda"):
+        assert cj.platforms() == ["cpu", "CUDA"]
+        assert library.CorropsCorrLossForwardCuda and library.CorropsCorrLossBackwardCuda
+    else:
+        assert cj.platforms() == ["cpu"]
+        assert not hasattr(library, "CorropsCorrLossForwardCuda")
+
+
+def test_lowers_for_cuda_to_the_same_custom_calls(rng):
+    # Cross-platform lowering (no GPU needed): a CUDA executable would call
+    # the same two targets, each registered for "CUDA" in a CUDA build.
+    x = rng.normal(size=(4, 30)).astype(np.float32)
+    y = rng.normal(size=(4, 30)).astype(np.float32)
+
+    def step(a, b):
+        return jax.value_and_grad(lambda b: jnp.mean(cj.corr_loss(a, b)))(b)
+
+    text = jax.jit(step).trace(x, y).lower(lowering_platforms=("cuda",)).as_text()
+    assert f"@{cj.FORWARD_TARGET}" in text and f"@{cj.BACKWARD_TARGET}" in text
+
+
+@pytest.mark.skipif(not _jax_gpus(), reason="no GPU here: the JAX CUDA handlers are built only")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_gpu_matches_cpu(rng, dtype, masked):
+    x = rng.normal(size=(8, 200, 3)).astype(dtype)
+    y = (0.5 * x + rng.normal(size=x.shape)).astype(dtype)
+    mask = rng.random((8, 200)) > 0.3 if masked else None
+
+    def step(a, b):
+        return jax.value_and_grad(lambda b: jnp.mean(cj.corr_loss(a, b, mask=mask)))(b)
+
+    results = {}
+    for device in (jax.devices("cpu")[0], _jax_gpus()[0]):
+        a, b = jax.device_put(x, device), jax.device_put(y, device)
+        results[device.platform] = jax.jit(step)(a, b)
+    tol = TOL[dtype]
+    for c, g in zip(results["cpu"], results["gpu"], strict=True):
+        np.testing.assert_allclose(
+            np.asarray(g, np.float64), np.asarray(c, np.float64), rtol=tol, atol=tol
+        )
