@@ -126,9 +126,8 @@ def _row_coefficients(x: Any, y: Any, mask: Any, method: str, eps: float) -> tup
     time = x.shape[1]
     valid = None if mask is None else ops.expand_dims(mask, -1)
     lowest = float("-inf")
-    magnitude = ops.maximum(ops.abs(x), ops.abs(y))
+    candidates = (x, y, ops.maximum(ops.abs(x), ops.abs(y)))
     if valid is None:
-        n = ops.cast(time, x.dtype)
         has_steps = time > 0
         inv_n = 1.0 / max(time, 1)
     else:
@@ -136,11 +135,10 @@ def _row_coefficients(x: Any, y: Any, mask: Any, method: str, eps: float) -> tup
         n = ops.sum(ops.cast(valid, x.dtype), axis=1, keepdims=True)
         has_steps = n > 0
         inv_n = ops.where(has_steps, 1.0 / ops.maximum(n, 1.0), 0.0)
-        x_v, y_v = ops.where(valid, x, lowest), ops.where(valid, y, lowest)
-        magnitude = ops.where(valid, magnitude, lowest)
+        candidates = tuple(ops.where(valid, t, lowest) for t in candidates)
+    # The shift (largest valid value, as the TF fallback) and the scale's top.
     kx, ky, top = (
-        ops.stop_gradient(ops.max(t, axis=1, keepdims=True, initial=lowest))
-        for t in ((x, y, magnitude) if valid is None else (x_v, y_v, magnitude))
+        ops.stop_gradient(ops.max(t, axis=1, keepdims=True, initial=lowest)) for t in candidates
     )
     kx = ops.where(has_steps, kx, 0.0)  # a row without steps: -inf is no shift
     ky = ops.where(has_steps, ky, 0.0)

@@ -88,6 +88,25 @@ def test_matches_reference(rng, impl, shape, axis, masked, method, dtype):
         np.testing.assert_allclose(_np(coef), want, rtol=TOL[dtype], atol=TOL[dtype])
 
 
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_loss_class_matches_the_fused_engine(rng, method, masked):
+    # The loss class on this backend against the TF fused op's engine on the
+    # same data (corrops.numpy runs it without TensorFlow): the same bits
+    # where the class runs the fused engine (TF, JAX), float32 rounding
+    # apart with the keras.ops implementation.
+    import corrops.numpy as cnp
+
+    x, y, mask = sequence_data(rng, (6, 40, 2), 1, masked)
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    got = _np(_class_loss(x, y, 1, mask, method))
+    want = cnp.corr_loss(x, y, mask=mask, method=method, eps=float(keras.config.epsilon()))
+    if corrops.last_choice()["impl"] == "fused":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 # ------------------------------------------------------------------ gradients
 def _value_and_grads(fn, x, y, g):
     """(loss, dL/dy_true, dL/dy_pred) of sum(g * fn(x, y)) by the backend's autodiff."""
