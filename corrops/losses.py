@@ -82,7 +82,7 @@ class CorrelationLoss(keras.losses.Loss):
                 if not _backends.is_tensorflow():
                     # Keras multiplies it by the mask in place on PyTorch: it
                     # must be a (B, T) tensor of its own, not a view.
-                    shape = _layout.check(tuple(y_true.shape), tuple(y_pred.shape), self.axis)
+                    shape = _layout.check(ops.shape(y_true), ops.shape(y_pred), self.axis)
                     sample_weight = sample_weight * ops.ones(shape.loss_shape, sample_weight.dtype)
         token = _KERAS_MASK.set(_backends.keras_mask(y_pred))
         try:
