@@ -355,3 +355,21 @@ def test_bad_inputs_name_the_argument(impl):
             fn(x, np.zeros((2, 5), np.int32), 1, None, "pearson")
         with pytest.raises(TypeError, match="mask must be bool or 0/1 numbers"):
             fn(x, x, 1, np.array([["a"] * 5] * 2), "pearson")
+
+
+if BACKEND == "jax":  # the JAX backend's choice between two implementations
+
+    def test_jax_without_the_binding_uses_keras_ops(rng, monkeypatch):
+        # A build without the JAX binding (an isolated pip install): the loss
+        # class runs the keras.ops implementation, and says so.
+        from corrops import _backends
+
+        x, y, mask = sequence_data(rng, (4, 30, 2), 1, True)
+        x, y = x.astype(np.float32), y.astype(np.float32)
+        fused = _np(_class_loss(x, y, 1, mask, "ccc"))
+        assert corrops.last_choice()["impl"] == "fused"
+        monkeypatch.setattr(_backends, "_jax_fused_reason", lambda: "the JAX binding is not built")
+        portable = _np(_class_loss(x, y, 1, mask, "ccc"))
+        choice = corrops.last_choice()
+        assert choice["impl"] == "keras.ops" and "not built" in choice["reason"]
+        np.testing.assert_allclose(portable, fused, rtol=1e-5, atol=1e-5)
