@@ -1,7 +1,7 @@
 """The Keras objects on every Keras backend: tests/keras_backends run in a
 process of their own per backend (Keras chooses its backend at import), and
 a .keras file saved on one backend loads and evaluates identically on another.
-The TensorFlow run of tests/keras_backends is part of the main test session."""
+The TensorFlow run of tests/keras_backends is part of the main pytest run."""
 
 from __future__ import annotations
 
