@@ -17,7 +17,7 @@ from typing import Any
 
 import keras
 
-from corrops import _dispatch, _inputs, _portable
+from corrops import _api, _dispatch, _inputs, _portable
 
 try:  # Keras keeps masks of arrays without attributes (JAX) beside them.
     from keras.src.backend import get_keras_mask as _get_keras_mask
@@ -59,8 +59,6 @@ def corr_loss(y_true: Any, y_pred: Any, axis: int, mask: Any, method: str, eps: 
     """Per-step loss on the active backend (see the module doc)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        from corrops import _api
-
         return _api.corr_loss(y_true, y_pred, axis=axis, mask=mask, method=method, eps=eps)
     if backend == "jax":
         reason = _jax_fused_reason()

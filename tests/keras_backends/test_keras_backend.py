@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from keras.src.backend import set_keras_mask
 
 import corrops
 from corrops import _portable
@@ -272,8 +273,6 @@ def test_metrics_over_several_batches(rng, mode, metric):
     m = metric(mode=mode, num_channels=2)
     for lo in range(0, 12, 4):
         pred = ops.convert_to_tensor(y[lo : lo + 4].astype(np.float32))
-        from keras.src.backend import set_keras_mask
-
         set_keras_mask(pred, ops.convert_to_tensor(mask[lo : lo + 4]))
         m.update_state(x[lo : lo + 4].astype(np.float32), pred, sample_weight=sw[lo : lo + 4])
     want = _expected(x, y, mask, sw, mode, metric.method)
