@@ -62,26 +62,16 @@ struct ChunkSums {
 template <bool kMasked, typename T, typename A>
 ChunkSums<A> chunk_sums(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
                         const bool* CORROPS_RESTRICT m, int64_t len, A kx, A ky, int64_t ahead) {
-  const int64_t body = len - len % kLanes;
   A sx[kLanes] = {}, sy[kLanes] = {}, mab[kLanes] = {};
-  for (int64_t t = 0; t < body; t += kLanes) {
-    prefetch_half_rate(x, y, t, ahead);
-    for (int l = 0; l < kLanes; ++l) {
-      // Unconditional loads, then selects: branch-free, so it vectorises.
-      const bool v = kMasked ? is_valid(m, t + l) : true;
-      const A xr = cvt<A>(x[t + l]), yr = cvt<A>(y[t + l]);
-      sx[l] += keep_if<A>(xr - kx, v);
-      sy[l] += keep_if<A>(yr - ky, v);
-      mab[l] = max_abs(mab[l], keep_if<A>(xr, v), keep_if<A>(yr, v));
-    }
-  }
-  for (int64_t t = body; t < len; ++t) {
-    const bool v = kMasked ? is_valid(m, t) : true;
-    const A xr = cvt<A>(x[t]), yr = cvt<A>(y[t]);
-    sx[t - body] += keep_if<A>(xr - kx, v);
-    sy[t - body] += keep_if<A>(yr - ky, v);
-    mab[t - body] = max_abs(mab[t - body], keep_if<A>(xr, v), keep_if<A>(yr, v));
-  }
+  for_each_lane<kMasked>(
+      m, len, [&](int64_t t) { prefetch_half_rate(x, y, t, ahead); },
+      [&](int l, int64_t t, bool v) {
+        // Unconditional loads, then selects: branch-free, so it vectorises.
+        const A xr = cvt<A>(x[t]), yr = cvt<A>(y[t]);
+        sx[l] += keep_if<A>(xr - kx, v);
+        sy[l] += keep_if<A>(yr - ky, v);
+        mab[l] = max_abs(mab[l], keep_if<A>(xr, v), keep_if<A>(yr, v));
+      });
   return ChunkSums<A>{fold(sx), fold(sy), fold_max(mab)};
 }
 
@@ -96,27 +86,16 @@ template <bool kMasked, typename T, typename A>
 Moments<A> chunk_moments(const T* CORROPS_RESTRICT x, const T* CORROPS_RESTRICT y,
                          const bool* CORROPS_RESTRICT m, int64_t len, A mx, A my, A is,
                          int64_t ahead) {
-  const int64_t body = len - len % kLanes;
   A vx[kLanes] = {}, vy[kLanes] = {}, cxy[kLanes] = {};
-  for (int64_t t = 0; t < body; t += kLanes) {
-    prefetch_half_rate(x, y, t, ahead + kStatsChunk / 2);
-    for (int l = 0; l < kLanes; ++l) {
-      const bool v = kMasked ? is_valid(m, t + l) : true;
-      const A dx = keep_if<A>((cvt<A>(x[t + l]) - mx) * is, v);
-      const A dy = keep_if<A>((cvt<A>(y[t + l]) - my) * is, v);
-      vx[l] += dx * dx;
-      vy[l] += dy * dy;
-      cxy[l] += dx * dy;
-    }
-  }
-  for (int64_t t = body; t < len; ++t) {
-    const bool v = kMasked ? is_valid(m, t) : true;
-    const A dx = keep_if<A>((cvt<A>(x[t]) - mx) * is, v);
-    const A dy = keep_if<A>((cvt<A>(y[t]) - my) * is, v);
-    vx[t - body] += dx * dx;
-    vy[t - body] += dy * dy;
-    cxy[t - body] += dx * dy;
-  }
+  for_each_lane<kMasked>(
+      m, len, [&](int64_t t) { prefetch_half_rate(x, y, t, ahead + kStatsChunk / 2); },
+      [&](int l, int64_t t, bool v) {
+        const A dx = keep_if<A>((cvt<A>(x[t]) - mx) * is, v);
+        const A dy = keep_if<A>((cvt<A>(y[t]) - my) * is, v);
+        vx[l] += dx * dx;
+        vy[l] += dy * dy;
+        cxy[l] += dx * dy;
+      });
   return Moments<A>{fold(vx), fold(vy), fold(cxy)};
 }
 
@@ -213,31 +192,17 @@ template <bool kMasked, typename T, typename A>
 void contiguous_grad_sums(const T* CORROPS_RESTRICT g, const T* CORROPS_RESTRICT x,
                           const T* CORROPS_RESTRICT y, const bool* CORROPS_RESTRICT m, int64_t len,
                           A mx, A my, A is, A* s1_out, A* s1p_out, A* s2_out) {
-  const int64_t body = len - len % kLanes;
   A s1[kLanes] = {}, s1p[kLanes] = {}, s2[kLanes] = {};
-  for (int64_t t = 0; t < body; t += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      const bool v = kMasked ? is_valid(m, t + l) : true;
-      const A gr = cvt<A>(g[t + l]);
-      const A dxr = (cvt<A>(x[t + l]) - mx) * is, dyr = (cvt<A>(y[t + l]) - my) * is;
-      const A gv = keep_if<A>(gr, v);
-      const A dx = keep_if<A>(dxr, v);
-      const A dy = keep_if<A>(dyr, v);
-      s1[l] += gv * dx;
-      s1p[l] += gv * dy;
-      s2[l] += gv * dx * dy;
-    }
-  for (int64_t t = body; t < len; ++t) {
-    const bool v = kMasked ? is_valid(m, t) : true;
-    const A gr = cvt<A>(g[t]);
-    const A dxr = (cvt<A>(x[t]) - mx) * is, dyr = (cvt<A>(y[t]) - my) * is;
-    const A gv = keep_if<A>(gr, v);
-    const A dx = keep_if<A>(dxr, v);
-    const A dy = keep_if<A>(dyr, v);
-    s1[t - body] += gv * dx;
-    s1p[t - body] += gv * dy;
-    s2[t - body] += gv * dx * dy;
-  }
+  for_each_lane<kMasked>(
+      m, len, [](int64_t) {},
+      [&](int l, int64_t t, bool v) {
+        const A gv = keep_if<A>(cvt<A>(g[t]), v);
+        const A dx = keep_if<A>((cvt<A>(x[t]) - mx) * is, v);
+        const A dy = keep_if<A>((cvt<A>(y[t]) - my) * is, v);
+        s1[l] += gv * dx;
+        s1p[l] += gv * dy;
+        s2[l] += gv * dx * dy;
+      });
   *s1_out = fold(s1);
   *s1p_out = fold(s1p);
   *s2_out = fold(s2);
