@@ -121,7 +121,7 @@ inline void for_each_lane(const bool* CORROPS_RESTRICT m, int64_t len, const Win
   if (len >= kLanes) {
     const int64_t t0 = len - kLanes, taken = kLanes - (len - body);
     for (int l = 0; l < kLanes; ++l)
-      step(l, t0 + l, l >= taken && (kMasked ? is_valid(m, t0 + l) : true));
+      step(l, t0 + l, (l >= taken) & (kMasked ? is_valid(m, t0 + l) : true));
   } else {
     for (int l = 0; l < kLanes; ++l)
       if (l < len) step(l, l, kMasked ? is_valid(m, l) : true);
