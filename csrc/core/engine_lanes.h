@@ -101,14 +101,14 @@ inline int64_t count_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t 
 // Runs step(l, t, v) for every step t of a row of `len` steps, with l the
 // lane that sums it and v whether it counts (the mask's entry, or true):
 // windows of kLanes steps from step 0 (window(t) first, at the window's
-// first step t), then, when len is no multiple of kLanes, one last window of
-// kLanes lanes: the row's last kLanes steps, those a window took already
-// marked not counting, or for a row shorter than kLanes its steps, step l in
-// lane l. Every lane index is a constant, so
-// the lanes stay in vector registers: a scalar tail loop that updated single
-// lanes kept them on the stack, and reading them back as vectors stalled on
-// store forwarding (a third of the statistics' time at (20, 100, 1)). The
-// lane of a step depends on (t, len) alone: every caller sums in one order.
+// first step t), then, when len is no multiple of kLanes, one last window:
+// the row's last kLanes steps, those a window took already marked not
+// counting, or for a row shorter than kLanes its steps, step l in lane l.
+// Every lane index is a constant, so the lanes stay in vector registers: a
+// scalar tail loop that updated single lanes kept them on the stack, and
+// reading them back as vectors stalled on store forwarding (a third of the
+// statistics' time at (20, 100, 1)). The lane of a step depends on (t, len)
+// alone: every caller sums in one order.
 template <bool kMasked, typename Window, typename Step>
 inline void for_each_lane(const bool* CORROPS_RESTRICT m, int64_t len, const Window& window,
                           const Step& step) {
