@@ -106,9 +106,9 @@ inline int64_t count_valid(const bool* CORROPS_RESTRICT m, int64_t len, int64_t 
 // counting, or for a row shorter than kLanes its steps, step l in lane l.
 // Every lane index is a constant, so the lanes stay in vector registers: a
 // scalar tail loop that updated single lanes kept them on the stack, and
-// reading them back as vectors stalled on store forwarding (a third of the
-// statistics' time at (20, 100, 1)). The lane of a step depends on (t, len)
-// alone: every caller sums in one order.
+// reading them back as vectors stalled on store forwarding (a quarter of the
+// statistics' samples at (20, 100, 1)). The lane of a step depends on
+// (t, len) alone: every caller sums in one order.
 template <bool kMasked, typename Window, typename Step>
 inline void for_each_lane(const bool* CORROPS_RESTRICT m, int64_t len, const Window& window,
                           const Step& step) {
