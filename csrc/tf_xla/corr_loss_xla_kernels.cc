@@ -6,10 +6,11 @@
 // kernels. eps must be a compile-time constant (the Python wrapper passes a
 // constant). On the GPU a time-constant upstream gradient is broadcast along
 // time first (an XLA broadcast), since the CUDA kernels read per-step values.
-#include <initializer_list>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "tensorflow/compiler/tf2xla/xla_op_kernel.h"
 #include "tensorflow/compiler/tf2xla/xla_op_registry.h"
 #include "tensorflow/core/framework/kernel_def_builder.h"
@@ -123,19 +124,20 @@ class CorrLossGradXlaOp : public XlaOpKernel {
   bool on_gpu_;
 };
 
+// The XLA JIT devices the lowerings are registered for. A span, not a braced
+// list: with one device a braced list would also match Device(string_view).
+const absl::string_view kXlaDevices[] = {
+    ::tensorflow::DEVICE_CPU_XLA_JIT,
 #if GOOGLE_CUDA
-#define CORROPS_XLA_DEVICES {::tensorflow::DEVICE_CPU_XLA_JIT, ::tensorflow::DEVICE_GPU_XLA_JIT}
-#else
-#define CORROPS_XLA_DEVICES {::tensorflow::DEVICE_CPU_XLA_JIT}
+    ::tensorflow::DEVICE_GPU_XLA_JIT,
 #endif
-#define CORROPS_XLA_DEVICE_NAMES std::initializer_list<const char*> CORROPS_XLA_DEVICES
+};
+const absl::Span<const absl::string_view> kXlaDeviceSpan(kXlaDevices);
 
-REGISTER_XLA_OP(
-    Name("Corrops>CorrLoss").Device(CORROPS_XLA_DEVICES).CompileTimeConstantInput("eps"),
-    CorrLossXlaOp);
-REGISTER_XLA_OP(
-    Name("Corrops>CorrLossGrad").Device(CORROPS_XLA_DEVICES).CompileTimeConstantInput("eps"),
-    CorrLossGradXlaOp);
+REGISTER_XLA_OP(Name("Corrops>CorrLoss").Device(kXlaDeviceSpan).CompileTimeConstantInput("eps"),
+                CorrLossXlaOp);
+REGISTER_XLA_OP(Name("Corrops>CorrLossGrad").Device(kXlaDeviceSpan).CompileTimeConstantInput("eps"),
+                CorrLossGradXlaOp);
 
 // TF's XLA bridge makes the kernels of its JIT devices from the XLA op
 // registrations once, when it first needs them (TF's first op creates the
@@ -168,15 +170,13 @@ void RegisterJitKernel(const char* op, const char* device) {
 // Runs when the library loads, after the REGISTER_XLA_OPs above.
 [[maybe_unused]] const bool kJitKernelsRegistered = [] {
   if (!JitKernelsAlreadyMade()) return false;  // the bridge will make them
-  for (const char* device : CORROPS_XLA_DEVICE_NAMES) {
-    RegisterJitKernel<CorrLossXlaOp>("Corrops>CorrLoss", device);
-    RegisterJitKernel<CorrLossGradXlaOp>("Corrops>CorrLossGrad", device);
+  for (const absl::string_view device : kXlaDevices) {
+    const std::string name(device);
+    RegisterJitKernel<CorrLossXlaOp>("Corrops>CorrLoss", name.c_str());
+    RegisterJitKernel<CorrLossGradXlaOp>("Corrops>CorrLossGrad", name.c_str());
   }
   return true;
 }();
-
-#undef CORROPS_XLA_DEVICE_NAMES
-#undef CORROPS_XLA_DEVICES
 
 }  // namespace
 }  // namespace corrops
