@@ -243,7 +243,7 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
             masks = None if masks is None else tf.identity(masks)
 
     # The masks travel as an optional trailing argument: a None argument costs
-    # every call of the function ~90 us of argument handling (0.45 us per
+    # every call of the function ~90 us of argument handling (0.3-0.45 us per
     # iteration at K = 200), which would be timed as part of the loss.
     extra = () if masks is None else (masks,)
 

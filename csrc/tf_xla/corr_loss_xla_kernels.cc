@@ -124,19 +124,23 @@ class CorrLossGradXlaOp : public XlaOpKernel {
   bool on_gpu_;
 };
 
-// The XLA JIT devices the lowerings are registered for. A span, not a braced
-// list: with one device a braced list would also match Device(string_view).
+// The XLA JIT devices the lowerings are registered for, passed to Device()
+// as a span: with one device a braced list would also match
+// Device(string_view), and the call would be ambiguous.
 const absl::string_view kXlaDevices[] = {
     ::tensorflow::DEVICE_CPU_XLA_JIT,
 #if GOOGLE_CUDA
     ::tensorflow::DEVICE_GPU_XLA_JIT,
 #endif
 };
-const absl::Span<const absl::string_view> kXlaDeviceSpan(kXlaDevices);
 
-REGISTER_XLA_OP(Name("Corrops>CorrLoss").Device(kXlaDeviceSpan).CompileTimeConstantInput("eps"),
+REGISTER_XLA_OP(Name("Corrops>CorrLoss")
+                    .Device(absl::MakeConstSpan(kXlaDevices))
+                    .CompileTimeConstantInput("eps"),
                 CorrLossXlaOp);
-REGISTER_XLA_OP(Name("Corrops>CorrLossGrad").Device(kXlaDeviceSpan).CompileTimeConstantInput("eps"),
+REGISTER_XLA_OP(Name("Corrops>CorrLossGrad")
+                    .Device(absl::MakeConstSpan(kXlaDevices))
+                    .CompileTimeConstantInput("eps"),
                 CorrLossGradXlaOp);
 
 // TF's XLA bridge makes the kernels of its JIT devices from the XLA op
