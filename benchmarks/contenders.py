@@ -79,10 +79,11 @@ def _corrops_jax(y_true, y_pred, mask=None):
 class Contender:
     name: str
     loss: Callable | None  # (y_true, y_pred, mask) -> per-step loss; None: LOOP_ALONE
-    # "eager", "graph", "xla", "gpu" (graph, inputs and op on GPU:0) or "jax"
-    # (loss is a JAX function, run under jax.jit on JAX's CPU backend)
+    # "eager", "graph", "xla" or "jax" (loss is a JAX function, run under
+    # jax.jit on JAX's default backend)
     mode: str
     supports_mask: bool = True
+    device: str | None = None  # graph and XLA: inputs and ops on this device
 
 
 def _naive(y_true, y_pred, mask=None):
@@ -151,12 +152,16 @@ CONTENDERS = [
     Contender("naive JAX jit", _naive_jax, "jax", supports_mask=False),
     Contender("corrops.jax", _corrops_jax, "jax"),
 ]
-if tf.config.list_physical_devices("GPU"):  # the GPU case, where there is one
-    CONTENDERS.append(
-        Contender(
-            "fused GPU", lambda a, b, m=None: corrops.corr_loss(a, b, mask=m, impl="fused"), "gpu"
-        )
-    )
+# The GPU contenders, where there is a GPU (benchmarks/gpu_bench.py, run by
+# scripts/gpu_check.sh): the naive formula and the fused op in a tf.function
+# and under XLA, inputs and ops on the first GPU.
+GPU_CONTENDERS = [
+    Contender(f"{c.name} GPU", c.loss, c.mode, c.supports_mask, "/GPU:0")
+    for c in CONTENDERS
+    if c.name in ("naive graph", "naive XLA", "fused", "fused XLA")
+]
+if tf.config.list_physical_devices("GPU"):
+    CONTENDERS += GPU_CONTENDERS
 BY_NAME = {c.name: c for c in CONTENDERS}
 
 
@@ -237,8 +242,8 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
 
         return run, k
 
-    if contender.mode == "gpu":
-        with tf.device("/GPU:0"):
+    if contender.device:
+        with tf.device(contender.device):
             xs, ys = tf.identity(xs), tf.identity(ys)
             masks = None if masks is None else tf.identity(masks)
 
@@ -255,8 +260,8 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
         return acc
 
     def run():
-        if contender.mode == "gpu":
-            with tf.device("/GPU:0"):
+        if contender.device:
+            with tf.device(contender.device):
                 return float(loop(xs, ys, *extra))
         return float(loop(xs, ys, *extra))
 

@@ -7,8 +7,8 @@ in a build with CUDA), built against jaxlib's FFI headers into
 (``build_info()["jax"]``). The gradient is the fused backward, as a
 ``jax.custom_vjp``; results are bitwise those of the TF fused op on the same
 inputs. They compose with ``jax.jit``, ``jax.grad`` and ``jax.vmap`` (a
-mapped axis is folded into the rows of one call). Verified on JAX's CPU
-backend; the CUDA handlers are compiled but have never run (no GPU).
+mapped axis is folded into the rows of one call). README's GPU section says
+what has been verified on which backend.
 
 The shape contract is that of :func:`corrops.corr_loss` (corrops/_layout.py):
 inputs ``(B, T)`` or ``(B, T, C)`` (time on ``axis``, channels last), a bool

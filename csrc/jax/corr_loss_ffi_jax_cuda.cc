@@ -6,6 +6,6 @@
 #include "xla_ffi/cuda_handlers.h"
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CorropsCorrLossForwardCuda, corrops::ForwardCuda,
-                              corrops::ForwardBinding<corrops::CudaStream>());
+                              corrops::ForwardCudaBinding());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CorropsCorrLossBackwardCuda, corrops::BackwardCuda,
-                              corrops::BackwardBinding<corrops::CudaStream>());
+                              corrops::BackwardCudaBinding());

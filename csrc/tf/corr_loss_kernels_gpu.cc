@@ -45,6 +45,17 @@ typename CudaType<T>::type* DevPtr(T* p) {  // null stays null (gradient not wan
   return reinterpret_cast<typename CudaType<T>::type*>(p);
 }
 
+// Scratch memory of `bytes` for the launchers, as a temporary tensor (null
+// when 0).
+::tensorflow::Status Scratch(OpKernelContext* ctx, size_t bytes, Tensor* holder, void** out) {
+  *out = nullptr;
+  if (bytes == 0) return ::tensorflow::OkStatus();
+  TF_RETURN_IF_ERROR(
+      ctx->allocate_temp(::tensorflow::DT_UINT8, {static_cast<int64_t>(bytes)}, holder));
+  *out = holder->flat<uint8_t>().data();
+  return ::tensorflow::OkStatus();
+}
+
 ::tensorflow::Status LaunchStatus(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return ::tensorflow::OkStatus();
   return ::tensorflow::errors::Internal("corrops ", what,
@@ -67,9 +78,14 @@ class CorrLossGpuOp : public OpKernel {
     const Tensor& mask = ctx->input(2);
     const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();
     const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
+    Tensor scratch;
+    void* ws = nullptr;
+    OP_REQUIRES_OK(
+        ctx, Scratch(ctx, cuda::forward_scratch_bytes<typename CudaType<T>::type>(layout), &scratch,
+                     &ws));
     OP_REQUIRES_OK(ctx, LaunchStatus(cuda::corr_loss_forward(
                                          layout, attrs_.method, eps, Dev<T>(y_true), Dev<T>(y_pred),
-                                         m, Dev<T>(loss), stats->flat<double>().data(), stream),
+                                         m, Dev<T>(loss), stats->flat<double>().data(), ws, stream),
                                      "forward"));
   }
 
@@ -94,28 +110,24 @@ class CorrLossGradGpuOp : public OpKernel {
                                            &time_const, &grad_true, &grad_pred));
     if (grad_true == nullptr && grad_pred == nullptr) return;
     const cudaStream_t stream = ctx->eigen_device<Eigen::GpuDevice>().stream();
-    Tensor grad = ctx->input(0);
-    if (time_const) {
-      // The GPU kernels take per-step gradients: broadcast (outer, 1, groups)
-      // along time first (the CPU engine needs no such copy).
-      Tensor full;
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DataTypeToEnum<T>::value,
-                                             {layout.outer, layout.time, layout.groups}, &full));
-      OP_REQUIRES_OK(
-          ctx, LaunchStatus(cuda::broadcast_along_time(layout, Dev<T>(grad), Dev<T>(&full), stream),
-                            "broadcast"));
-      grad = full;
-    }
+    const Tensor& grad = ctx->input(0);
     const Tensor& y_true = ctx->input(1);
     const Tensor& y_pred = ctx->input(2);
     const Tensor& mask = ctx->input(3);
     const Tensor& stats = ctx->input(4);
     const bool* m = attrs_.has_mask ? mask.flat<bool>().data() : nullptr;
-    OP_REQUIRES_OK(ctx, LaunchStatus(cuda::corr_loss_backward(
-                                         layout, attrs_.method, eps, Dev<T>(grad), Dev<T>(y_true),
-                                         Dev<T>(y_pred), m, stats.flat<double>().data(),
-                                         DevPtr<T>(grad_true), DevPtr<T>(grad_pred), stream),
-                                     "backward"));
+    Tensor scratch;
+    void* ws = nullptr;
+    OP_REQUIRES_OK(
+        ctx,
+        Scratch(ctx, cuda::backward_scratch_bytes<typename CudaType<T>::type>(layout, time_const),
+                &scratch, &ws));
+    OP_REQUIRES_OK(
+        ctx, LaunchStatus(cuda::corr_loss_backward(
+                              layout, attrs_.method, eps, Dev<T>(grad), Dev<T>(y_true),
+                              Dev<T>(y_pred), m, stats.flat<double>().data(), DevPtr<T>(grad_true),
+                              DevPtr<T>(grad_pred), time_const, ws, stream),
+                          "backward"));
   }
 
  private:

@@ -8,8 +8,8 @@
 namespace corrops {
 namespace {
 
-XLA_FFI_DEFINE_HANDLER(kForwardCuda, ForwardCuda, ForwardBinding<CudaStream>());
-XLA_FFI_DEFINE_HANDLER(kBackwardCuda, BackwardCuda, BackwardBinding<CudaStream>());
+XLA_FFI_DEFINE_HANDLER(kForwardCuda, ForwardCuda, ForwardCudaBinding());
+XLA_FFI_DEFINE_HANDLER(kBackwardCuda, BackwardCuda, BackwardCudaBinding());
 
 XLA_FFI_REGISTER_HANDLER(XLA_FFI_GetApi(), kForwardTarget, "CUDA", kForwardCuda);
 XLA_FFI_REGISTER_HANDLER(XLA_FFI_GetApi(), kBackwardTarget, "CUDA", kBackwardCuda);

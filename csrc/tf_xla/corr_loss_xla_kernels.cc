@@ -4,8 +4,8 @@
 // messages), then emits one typed-FFI custom call (corr_loss_custom_call.h)
 // that runs the fused engine: on "Host" the CPU engine, on "CUDA" the CUDA
 // kernels. eps must be a compile-time constant (the Python wrapper passes a
-// constant). On the GPU a time-constant upstream gradient is broadcast along
-// time first (an XLA broadcast), since the CUDA kernels read per-step values.
+// constant). A time-constant upstream gradient reaches either handler as it
+// is, (outer, 1, groups).
 #include <string>
 #include <vector>
 
@@ -86,8 +86,7 @@ class CorrLossXlaOp : public XlaOpKernel {
 
 class CorrLossGradXlaOp : public XlaOpKernel {
  public:
-  explicit CorrLossGradXlaOp(::tensorflow::OpKernelConstruction* ctx)
-      : XlaOpKernel(ctx), on_gpu_(ctx->device_type().type_string() == "XLA_GPU_JIT") {
+  explicit CorrLossGradXlaOp(::tensorflow::OpKernelConstruction* ctx) : XlaOpKernel(ctx) {
     ReadAttrs(ctx, &attrs_);
   }
 
@@ -97,7 +96,8 @@ class CorrLossGradXlaOp : public XlaOpKernel {
                                        attrs_.has_mask, &layout));
     const Dims y_pred = DimsOf(ctx->InputShape(2));
     // The forward's loss (input 6) lends its buffer to the TF CPU kernel
-    // only; XLA assigns buffers itself. Its shape is still checked.
+    // only; XLA assigns buffers itself. Its shape is still checked. A
+    // time-constant grad is passed as it is: both handlers take it.
     bool time_const = false;
     OP_REQUIRES_OK(ctx, ValidateGradInputs(ctx->InputShape(0), ctx->InputShape(4),
                                            ctx->InputShape(6), layout, y_pred.size(), &time_const));
@@ -107,12 +107,6 @@ class CorrLossGradXlaOp : public XlaOpKernel {
     const Dims none{0};
     std::vector<xla::XlaOp> operands;
     for (int i = 0; i < 5; ++i) operands.push_back(ctx->Input(i));
-    if (time_const && on_gpu_) {
-      const Dims loss = LossDims(layout, y_pred.size());
-      std::vector<int64_t> same_axes(loss.size());
-      for (size_t i = 0; i < loss.size(); ++i) same_axes[i] = static_cast<int64_t>(i);
-      operands[0] = xla::BroadcastInDim(operands[0], loss, same_axes);
-    }
     OP_REQUIRES_OK(ctx, EmitCustomCall(ctx, kBackwardTarget, operands,
                                        {RowMajor(type, attrs_.want_grad_true ? y_pred : none),
                                         RowMajor(type, attrs_.want_grad_pred ? y_pred : none)},
@@ -121,7 +115,6 @@ class CorrLossGradXlaOp : public XlaOpKernel {
 
  private:
   OpAttrs attrs_;
-  bool on_gpu_;
 };
 
 // The XLA JIT devices the lowerings are registered for, passed to Device()

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "core/validate.h"
 #include "xla/ffi/api/c_api.h"
@@ -19,12 +21,11 @@ inline Dims DimsOf(const ffi::AnyBuffer& buffer) {
   return Dims(dims.begin(), dims.end());
 }
 
-// The forward's binding; Context: ffi::ThreadPool (Host) or
-// ffi::PlatformStream<cudaStream_t> (CUDA).
-template <typename Context>
-auto ForwardBinding() {
-  return ffi::Ffi::Bind()
-      .template Ctx<Context>()
+// The operands, results and attributes of the forward call, after the
+// binding's contexts (a binding is passed on, never copied or moved).
+template <typename Binding>
+auto ForwardSignature(Binding&& b) {
+  return std::move(b)
       .template Arg<ffi::AnyBuffer>()  // y_true
       .template Arg<ffi::AnyBuffer>()  // y_pred
       .template Arg<ffi::AnyBuffer>()  // mask
@@ -35,10 +36,9 @@ auto ForwardBinding() {
       .template Attr<int32_t>("has_mask");
 }
 
-template <typename Context>
-auto BackwardBinding() {
-  return ffi::Ffi::Bind()
-      .template Ctx<Context>()
+template <typename Binding>
+auto BackwardSignature(Binding&& b) {
+  return std::move(b)
       .template Arg<ffi::AnyBuffer>()  // grad
       .template Arg<ffi::AnyBuffer>()  // y_true
       .template Arg<ffi::AnyBuffer>()  // y_pred
@@ -49,6 +49,25 @@ auto BackwardBinding() {
       .template Attr<int32_t>("method")
       .template Attr<double>("eps")
       .template Attr<int32_t>("has_mask");
+}
+
+// The calls' bindings. Context: ffi::ThreadPool (Host) or
+// ffi::PlatformStream<cudaStream_t> (CUDA); Extra, unless void, a second
+// context (the CUDA handlers' ffi::ScratchAllocator).
+template <typename Context, typename Extra = void>
+auto ForwardBinding() {
+  if constexpr (std::is_void_v<Extra>)
+    return ForwardSignature(ffi::Ffi::Bind().template Ctx<Context>());
+  else
+    return ForwardSignature(ffi::Ffi::Bind().template Ctx<Context>().template Ctx<Extra>());
+}
+
+template <typename Context, typename Extra = void>
+auto BackwardBinding() {
+  if constexpr (std::is_void_v<Extra>)
+    return BackwardSignature(ffi::Ffi::Bind().template Ctx<Context>());
+  else
+    return BackwardSignature(ffi::Ffi::Bind().template Ctx<Context>().template Ctx<Extra>());
 }
 
 // Runs fn(T()) with T the element type of the data: float, double, or the
