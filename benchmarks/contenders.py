@@ -265,7 +265,17 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
                 return float(loop(xs, ys, *extra))
         return float(loop(xs, ys, *extra))
 
-    run()  # trace / compile outside the measurement
+    # Trace / compile outside the measurement. Each runner is a new
+    # tf.function traced once, but TF's retracing detector keys on the
+    # Python code object, so a dozen runners read to it as one function
+    # retraced a dozen times: its warning is held back for this first call.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        run()
+    finally:
+        logger.setLevel(level)
     return run, k
 
 

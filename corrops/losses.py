@@ -75,6 +75,14 @@ class CorrelationLoss(keras.losses.Loss):
                 sample_weight = sample_weight.to_tensor()
         if sample_weight is not None:
             sample_weight = ops.convert_to_tensor(sample_weight)
+            if getattr(sample_weight.shape, "rank", 0) is None:  # a TF shape of unknown rank
+                raise ValueError(
+                    f"{type(self).__name__}: sample_weight has an unknown rank. Keras traces "
+                    "the train step with the rank unknown after fit() saw sample weights of "
+                    "different ranks on one compiled model, for example (B,) in one fit and "
+                    "(B, T) in the next. Use one weight rank per compiled model, or call "
+                    "model.compile() again before fitting with the other rank."
+                )
             if len(sample_weight.shape) == 1:
                 # (B,) weights a whole sequence: (B, 1) broadcasts over time
                 # (Keras' own reduction would not broadcast it against (B, T)).

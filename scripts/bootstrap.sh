@@ -5,23 +5,39 @@
 # index. Run again, it installs nothing new and rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/quiet.sh
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "corrops setup: creating .venv"
   "$PY" -m venv .venv
 fi
-echo "corrops setup: installing requirements-dev.txt (TensorFlow and the build and test tools)"
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -r requirements-dev.txt
-echo "corrops setup: building the op library (about 2 minutes on 2 cores the first time)"
+echo "corrops setup: installing requirements-dev.txt (TensorFlow, JAX, PyTorch and the build and test tools)"
 mkdir -p build
+# pip's "Collecting"/"Installing" lines are shown (a first install downloads
+# about 1.5 GB); the whole output is in build/pip.log.
+{
+  .venv/bin/python -m pip install --upgrade pip
+  .venv/bin/python -m pip install -r requirements-dev.txt
+} 2>&1 | tee build/pip.log |
+  grep -E --line-buffered '^(Collecting|Installing collected|Successfully installed|ERROR)' |
+  sed -u 's/^/  /' || true
+if grep -q '^ERROR' build/pip.log; then
+  echo "corrops setup: installing the requirements failed (full log: build/pip.log)" >&2
+  exit 1
+fi
+cuda="CORROPS_CUDA=${CORROPS_CUDA:-auto}"
+if [ "${CORROPS_CUDA:-auto}" != off ] && { command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ]; }; then
+  estimate="about 7 minutes on 2 cores the first time, with the CUDA kernels (nvcc found; $cuda, CORROPS_CUDA=off skips them)"
+else
+  estimate="about 3 minutes on 2 cores the first time ($cuda, no CUDA kernels)"
+fi
+echo "corrops setup: building the op library ($estimate)"
 log=build/bootstrap.log
 # --no-build-isolation: build against the TensorFlow just installed in .venv.
 # CMake's progress lines are shown; the whole log is in build/bootstrap.log.
-if ! .venv/bin/python -m pip install -v --no-build-isolation -e . 2>&1 | tee "$log" |
-  awk '/^ *\[ *[0-9]+%\] (Building|Linking)/ { sub(/^ */, "  "); print; fflush() }'; then
+if ! .venv/bin/python -m pip install -v --no-build-isolation -e . 2>&1 | cmake_progress "$log"; then
   tail -n 40 "$log"
   echo "corrops setup: the build failed (full log: $log)" >&2
   exit 1
 fi
-TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python -c "import corrops, sys; ok = corrops.fused_available(); print('corrops', corrops.__version__, 'fused op:', 'loaded' if ok else corrops.unavailable_reason()); sys.exit(0 if ok else 1)"
+tf_quiet .venv/bin/python -c "import corrops, sys; ok = corrops.fused_available(); print('corrops', corrops.__version__, 'fused op:', 'loaded' if ok else corrops.unavailable_reason()); sys.exit(0 if ok else 1)"

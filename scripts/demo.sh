@@ -3,6 +3,6 @@
 # corrops.corr_loss, and print a fused-vs-fallback timing table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/quiet.sh
 bash scripts/bootstrap.sh
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-.venv/bin/python examples/train_demo.py "$@"
+tf_quiet .venv/bin/python examples/train_demo.py "$@"

@@ -125,6 +125,21 @@ def test_sample_weight(rng, weight_shape):
     np.testing.assert_allclose(got_eval, want_eval, rtol=1e-4)
 
 
+def test_weights_of_another_rank_on_one_compiled_model_say_what_to_do():
+    """(B,) weights in one fit, (B, T) in the next: Keras retraces its train
+    step with the weight's rank unknown; the error says so and what to do,
+    and compiling again is the way out."""
+    x, y = _data(n=16)
+    model = _model()
+    model.compile(optimizer="adam", loss=corrops.CorrelationLoss())
+    model.fit(x, y, sample_weight=np.ones(16, np.float32), batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"unknown rank.*model\.compile\(\) again"):
+        model.fit(x, y, sample_weight=np.ones((16, 20), np.float32), batch_size=8, verbose=0)
+    model.compile(optimizer="adam", loss=corrops.CorrelationLoss())
+    hist = model.fit(x, y, sample_weight=np.ones((16, 20), np.float32), batch_size=8, verbose=0)
+    assert np.isfinite(hist.history["loss"]).all()
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("loss", ["function", "class"])
 def test_mixed_precision_trains(policy, loss):
