@@ -1,13 +1,10 @@
 """The contract of docs/DESIGN.md in ``keras.ops``: corrops on any Keras
 backend (JAX, PyTorch, TensorFlow) where the fused op cannot run.
 
-The same formulas as the pure-TF fallback (corrops/_fallback.py): each row
-shifted by its largest valid value and scaled by a power of two (so 1e-30 and
-1e30 neither underflow nor overflow), centered two-pass moments, masked steps
-selected out with ``where`` (a NaN there cannot leak), square roots guarded so
-that a constant row has a finite gradient. Gradients are the backend's
-autodiff of these ops; the shift and the scale carry none (any value gives
-the same function).
+The row formulas are corrops/_row_formula.py's (those of the pure-TF
+fallback, corrops/_fallback.py), run with ``keras.ops``. Gradients are the
+backend's autodiff of these ops; the shift and the scale carry none (any
+value gives the same function).
 
 Inputs are validated with the shape contract of corrops/_layout.py and must
 have static shapes (as on JAX and PyTorch, and in eager TF).
@@ -15,7 +12,6 @@ have static shapes (as on JAX and PyTorch, and in eager TF).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -23,10 +19,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from corrops import _inputs, _layout
+from corrops import _inputs, _layout, _row_formula
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-MAX_SCALE_EXPONENT = 100.0  # as csrc/core/row_math.h and the TF fallback
 
 
 @dataclass(frozen=True)
@@ -102,71 +97,6 @@ def _accumulation_dtype(dtype: str) -> str:
     return "float32" if dtype in ("float16", "bfloat16") else dtype
 
 
-def _valid_only(t: Any, valid: Any) -> Any:
-    return t if valid is None else ops.where(valid, t, ops.zeros_like(t))
-
-
-def _safe_sqrt(v: Any) -> Any:
-    # sqrt with a zero (not infinite) derivative at 0: the "sqrt term taken as 0".
-    positive = v > 0
-    return ops.where(positive, ops.sqrt(ops.where(positive, v, ops.ones_like(v))), 0.0)
-
-
-def _scale_exponent(top: Any) -> Any:
-    """e with 2^(e-1) <= top < 2^e, clamped to +-100, from a row's largest
-    |x|, |y| (0 for a row whose top is 0, not finite or absent)."""
-    ok = ops.logical_and(top > 0, ops.isfinite(top))
-    e = ops.floor(ops.log2(ops.where(ok, top, ops.ones_like(top)))) + 1.0
-    return ops.where(ok, ops.clip(e, -MAX_SCALE_EXPONENT, MAX_SCALE_EXPONENT), 0.0)
-
-
-def _row_coefficients(x: Any, y: Any, mask: Any, method: str, eps: float) -> tuple[Any, Any, Any]:
-    """Scaled deviations dx, dy (0 at masked steps) and each row's 1/D or 2/D,
-    for (outer, time, groups, channels) inputs in the accumulation dtype."""
-    time = x.shape[1]
-    valid = None if mask is None else ops.expand_dims(mask, -1)
-    lowest = float("-inf")
-    candidates = (x, y, ops.maximum(ops.abs(x), ops.abs(y)))
-    if valid is None:
-        has_steps = time > 0
-        inv_n = 1.0 / max(time, 1)
-    else:
-        valid = ops.broadcast_to(valid, x.shape)
-        n = ops.sum(ops.cast(valid, x.dtype), axis=1, keepdims=True)
-        has_steps = n > 0
-        inv_n = ops.where(has_steps, 1.0 / ops.maximum(n, 1.0), 0.0)
-        candidates = tuple(ops.where(valid, t, lowest) for t in candidates)
-    # The shift (largest valid value, as the TF fallback) and the scale's top.
-    kx, ky, top = (
-        ops.stop_gradient(ops.max(t, axis=1, keepdims=True, initial=lowest)) for t in candidates
-    )
-    kx = ops.where(has_steps, kx, 0.0)  # a row without steps: -inf is no shift
-    ky = ops.where(has_steps, ky, 0.0)
-    e = ops.stop_gradient(_scale_exponent(top))
-    two = ops.cast(2.0, x.dtype)
-    inv_s = ops.power(two, -e)
-    mx = kx + ops.sum(_valid_only(x - kx, valid), axis=1, keepdims=True) * inv_n
-    my = ky + ops.sum(_valid_only(y - ky, valid), axis=1, keepdims=True) * inv_n
-    dx = _valid_only((x - mx) * inv_s, valid)
-    dy = _valid_only((y - my) * inv_s, valid)
-    vx = ops.sum(ops.square(dx), axis=1, keepdims=True) * inv_n
-    vy = ops.sum(ops.square(dy), axis=1, keepdims=True) * inv_n
-    # eps scaled like the squares, eps * 2^-2e = mantissa * 2^(k - 2e): no
-    # overflow of eps itself in the dtype (1e53 for rows near 1e30).
-    mantissa, k = math.frexp(eps)
-    eps_s = mantissa * ops.power(two, k - 2.0 * e)
-    if method == "pearson":
-        denom = _safe_sqrt(vx) * _safe_sqrt(vy) + eps_s
-    else:
-        denom = vx + vy + ops.square((mx - my) * inv_s) + eps_s
-    # Below the smallest normal only if the scaled eps underflowed on a
-    # constant row (every dx*dy is 0 there): raised so that 1/D stays finite.
-    tiny = float(np.finfo(_dtype(x)).tiny)
-    denom = ops.where(ops.logical_or(denom >= tiny, ops.isnan(denom)), denom, tiny)
-    scale = (1.0 if method == "pearson" else 2.0) / denom
-    return dx, dy, scale
-
-
 class _Rows(NamedTuple):
     c: Canonical
     dx: Any  # scaled deviations, (outer, time, groups, channels), accumulation dtype
@@ -181,7 +111,9 @@ def _rows(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any)
     c = canonicalize(y_true, y_pred, axis, mask)
     out_dtype = _dtype(c.y)
     acc = _accumulation_dtype(out_dtype)
-    dx, dy, scale = _row_coefficients(ops.cast(c.x, acc), ops.cast(c.y, acc), c.mask, method, eps)
+    dx, dy, scale = _row_formula.row_coefficients(
+        ops.cast(c.x, acc), ops.cast(c.y, acc), c.mask, method, eps, ops, _dtype
+    )
     return _Rows(c, dx, dy, scale, out_dtype)
 
 

@@ -27,12 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from corrops import _inputs, _layout, _loader
+from corrops import _inputs, _jax_formula, _jax_sharding, _layout, _loader
 
 FORWARD_TARGET = "corrops_corr_loss_forward"  # as csrc/xla_ffi/corr_loss_custom_call.h
 BACKWARD_TARGET = "corrops_corr_loss_backward"
 LIBRARY_NAME = "_corrops_jax.so"
 _METHOD_CODES = {"pearson": 0, "ccc": 1}  # core's Method
+_METHOD_NAMES = {code: name for name, code in _METHOD_CODES.items()}
 _STATS_WORDS = 14  # 7 float64 statistics per row, as uint32 pairs (no x64 needed)
 DEFAULT_EPS = 1e-7  # keras.config.epsilon()'s default, the TF API's default
 
@@ -73,7 +74,7 @@ def _register() -> None:
 def platforms() -> list[str]:
     """The jax.ffi platforms this build has handlers for: "cpu", and "CUDA"
     when it was built with CUDA (those handlers launch the same kernels as
-    TF's GPU custom calls; they have not been executed: no GPU in CI)."""
+    TF's GPU custom calls)."""
     return list(_loader.build_info().get("jax_platforms", ["cpu"] if available() else []))
 
 
@@ -206,12 +207,38 @@ def _attributes(method: int, eps: float, has_mask: bool) -> dict[str, Any]:
     return {"method": np.int32(method), "eps": np.float64(eps), "has_mask": np.int32(has_mask)}
 
 
+# The fused custom calls carry derivatives of their own, those of the
+# jax.numpy formula (corrops/_jax_formula.py): gradients of gradients and
+# Hessian-vector products differentiate the fused calls of the first
+# derivative through it. First derivatives stay fused (_loss's custom_vjp).
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
 def _forward(x, y, m, method, eps, has_mask):
     _register()
+    return _forward_call(method, eps, has_mask)(x, y, m)
+
+
+@_forward.defjvp
+def _forward_jvp(method, eps, has_mask, primals, tangents):
+    x, y, m = primals
+    loss, stats = _forward(x, y, m, method, eps, has_mask)
+    formula = _formula_loss(m if has_mask else None, method, eps)
+    _, dloss = jax.jvp(formula, (x, y), tuple(tangents[:2]))
+    return (loss, stats), (dloss, np.zeros(stats.shape, jax.dtypes.float0))
+
+
+def _formula_loss(mask, method, eps):
+    return functools.partial(
+        _jax_formula.corr_loss, mask=mask, method=_METHOD_NAMES[method], eps=eps
+    )
+
+
+@functools.cache
+def _forward_call(method: int, eps: float, has_mask: bool):
+    """The forward custom call, partitioned per shard, with its vmap rule."""
     attributes = _attributes(method, eps, has_mask)
 
     def call(x, y, m):
-        # Result types from the shapes of this call (a vmap rule folds rows in).
+        # Result types from the shapes of this call (per shard; a vmap rule folds rows in).
         outer, time, groups, channels = x.shape
         types = (
             jax.ShapeDtypeStruct((outer, time, groups), x.dtype),
@@ -219,11 +246,35 @@ def _forward(x, y, m, method, eps, has_mask):
         )
         return jax.ffi.ffi_call(FORWARD_TARGET, types)(x, y, m, **attributes)
 
-    return _rows_vmap(call)(x, y, m)
+    return _rows_vmap(_jax_sharding.forward(call, has_mask))
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(5, 6, 7, 8, 9))
 def _backward(g, x, y, m, stats, method, eps, has_mask, want_true, want_pred):
     _register()
+    return _backward_call(method, eps, has_mask, want_true, want_pred)(g, x, y, m, stats)
+
+
+@_backward.defjvp
+def _backward_jvp(method, eps, has_mask, want_true, want_pred, primals, tangents):
+    g, x, y, m, stats = primals
+    out = _backward(g, x, y, m, stats, method, eps, has_mask, want_true, want_pred)
+    formula = _formula_loss(m if has_mask else None, method, eps)
+
+    def formula_backward(g, x, y):
+        return jax.vjp(formula, x, y)[1](g)
+
+    _, (dgx, dgy) = jax.jvp(formula_backward, (g, x, y), tuple(tangents[:3]))
+    tangent = tuple(
+        d if want else jnp.zeros_like(o)
+        for d, o, want in zip((dgx, dgy), out, (want_true, want_pred), strict=True)
+    )
+    return out, tangent
+
+
+@functools.cache
+def _backward_call(method: int, eps: float, has_mask: bool, want_true: bool, want_pred: bool):
+    """The backward custom call, partitioned per shard, with its vmap rule."""
     attributes = _attributes(method, eps, has_mask)
 
     def call(g, x, y, m, stats):
@@ -234,7 +285,7 @@ def _backward(g, x, y, m, stats, method, eps, has_mask, want_true, want_pred):
         )
         return jax.ffi.ffi_call(BACKWARD_TARGET, types)(g, x, y, m, stats, **attributes)
 
-    return _rows_vmap(call)(g, x, y, m, stats)
+    return _rows_vmap(_jax_sharding.backward(call, has_mask, want_true, want_pred))
 
 
 def _rows_vmap(call):

@@ -15,19 +15,22 @@ echo "corrops setup: installing requirements-dev.txt (TensorFlow, JAX, PyTorch a
 mkdir -p build
 # pip's "Collecting"/"Installing" lines are shown (a first install downloads
 # about 1.5 GB); the whole output is in build/pip.log.
-{
-  .venv/bin/python -m pip install --upgrade pip
-  .venv/bin/python -m pip install -r requirements-dev.txt
-} 2>&1 | tee build/pip.log |
-  grep -E --line-buffered '^(Collecting|Installing collected|Successfully installed|ERROR)' |
-  sed -u 's/^/  /' || true
+pip_install() {
+  {
+    .venv/bin/python -m pip install --upgrade pip
+    .venv/bin/python -m pip install -r requirements-dev.txt
+  } 2>&1 | tee build/pip.log |
+    grep -E --line-buffered '^(Collecting|Installing collected|Successfully installed|ERROR)' |
+    cut -c1-160 | sed -u 's/^/  /' || true
+}
+heartbeat "installing" pip_install
 if grep -q '^ERROR' build/pip.log; then
   echo "corrops setup: installing the requirements failed (full log: build/pip.log)" >&2
   exit 1
 fi
 cuda="CORROPS_CUDA=${CORROPS_CUDA:-auto}"
 if [ "${CORROPS_CUDA:-auto}" != off ] && { command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ]; }; then
-  estimate="about 7 minutes on 2 cores the first time, with the CUDA kernels (nvcc found; $cuda, CORROPS_CUDA=off skips them)"
+  estimate="about 7 minutes on 2 cores the first time, with the CUDA kernels: nvcc found, $cuda; CORROPS_CUDA=off skips them"
 else
   estimate="about 3 minutes on 2 cores the first time ($cuda, no CUDA kernels)"
 fi
@@ -35,7 +38,8 @@ echo "corrops setup: building the op library ($estimate)"
 log=build/bootstrap.log
 # --no-build-isolation: build against the TensorFlow just installed in .venv.
 # CMake's progress lines are shown; the whole log is in build/bootstrap.log.
-if ! .venv/bin/python -m pip install -v --no-build-isolation -e . 2>&1 | cmake_progress "$log"; then
+build() { .venv/bin/python -m pip install -v --no-build-isolation -e . 2>&1 | cmake_progress "$log"; }
+if ! heartbeat "building" build; then
   tail -n 40 "$log"
   echo "corrops setup: the build failed (full log: $log)" >&2
   exit 1

@@ -7,11 +7,13 @@
 # covers the CUDA kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/quiet.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --upgrade pip
-CORROPS_CUDA=off "$work/venv/bin/python" -m pip install --quiet .
+echo "packaging check: pip install . into a fresh virtualenv (an isolated build, without CUDA)"
+heartbeat "installing" env CORROPS_CUDA=off "$work/venv/bin/python" -m pip install --quiet .
 cd "$work"
 TF_CPP_MIN_LOG_LEVEL=3 "$work/venv/bin/python" - <<'PY'
 import numpy as np

@@ -34,6 +34,7 @@ case "${1:-}" in
   *) usage >&2; exit 2 ;;
 esac
 
+source scripts/quiet.sh
 logs=build/gpu_check
 mkdir -p "$logs"
 if ! command -v nvidia-smi > /dev/null 2>&1 || ! nvidia-smi -L 2> /dev/null | grep -q '^GPU'; then
@@ -46,8 +47,11 @@ if ! command -v nvidia-smi > /dev/null 2>&1 || ! nvidia-smi -L 2> /dev/null | gr
   "$cmake" -S . -B build/gpu-host -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF -DCORROPS_JAX=off \
     -DCORROPS_BUILD_CORE_TESTS=ON -DPython3_EXECUTABLE="$python" \
     > "$logs/configure.txt"
-  "$cmake" --build build/gpu-host -j 2 --target cuda_kernels_on_host gpu_paper_model |
-    awk '/^ *\[ *[0-9]+%\] (Building|Linking)/ { print "  " $0; fflush() }'
+  host_build() {
+    "$cmake" --build build/gpu-host -j 2 --target cuda_kernels_on_host gpu_paper_model 2>&1 |
+      cmake_progress "$logs/build.txt"
+  }
+  heartbeat "building" host_build
   build/gpu-host/cuda_kernels_on_host > "$logs/host_execution.txt" || {
     grep -v '^ok' "$logs/host_execution.txt"
     echo "gpu_check: the host execution failed (log: $logs/host_execution.txt)"

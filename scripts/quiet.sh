@@ -25,3 +25,17 @@ tf_quiet() {
 cmake_progress() {
   tee "$1" | awk '/^ *\[ *[0-9]+%\] (Building|Linking)/ { sub(/^ */, "  "); print; fflush() }'
 }
+
+# heartbeat LABEL CMD...: runs CMD, and while it runs prints "  (LABEL: N s)"
+# every 30 s, so that a long step with no output of its own is not silent;
+# CMD's status.
+heartbeat() {
+  local label=$1 t0=$SECONDS ticker status
+  shift
+  (while sleep 30; do echo "  ($label: $((SECONDS - t0)) s)"; done) &
+  ticker=$!
+  "$@" && status=0 || status=$? # (no exit under set -e before the ticker is stopped)
+  kill "$ticker" 2> /dev/null
+  wait "$ticker" 2> /dev/null || true
+  return $status
+}

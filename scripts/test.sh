@@ -33,10 +33,13 @@ echo "   lint $lint ($(since $t))"
 echo "== C++ tests: csrc/core and the CUDA kernels' host execution, under AddressSanitizer + UBSan"
 t=$SECONDS
 # Progress lines shown, the whole build log in build/core-sanitize.log.
-if .venv/bin/cmake -S . -B build/core-sanitize -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF \
-  -DCORROPS_JAX=off -DCORROPS_BUILD_CORE_TESTS=ON -DCORROPS_SANITIZE=ON \
-  -DPython3_EXECUTABLE="$PWD/.venv/bin/python" > build/core-sanitize.log &&
-  .venv/bin/cmake --build build/core-sanitize -j 2 2>&1 | cmake_progress build/core-sanitize.log; then
+sanitize_build() {
+  .venv/bin/cmake -S . -B build/core-sanitize -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF \
+    -DCORROPS_JAX=off -DCORROPS_BUILD_CORE_TESTS=ON -DCORROPS_SANITIZE=ON \
+    -DPython3_EXECUTABLE="$PWD/.venv/bin/python" > build/core-sanitize.log &&
+    .venv/bin/cmake --build build/core-sanitize -j 2 2>&1 | cmake_progress build/core-sanitize.log
+}
+if heartbeat "building" sanitize_build; then
   (cd build/core-sanitize && ../../.venv/bin/ctest --output-on-failure) | tee "$logs/ctest.txt"
 else
   echo "   the sanitizer build failed (log: build/core-sanitize.log)"

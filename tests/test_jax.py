@@ -115,6 +115,41 @@ def test_check_grads_float64(rng, method, masked):
     check_grads(jax.jit(total), (x, y), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_second_derivatives_float64(rng, method, masked):
+    """Gradients of gradients and Hessian-vector products (forward over
+    reverse) against numerical derivatives of the fused gradient: the fused
+    calls' own derivatives are the jax.numpy formula's."""
+    x = rng.normal(size=(3, 12, 2))
+    y = 0.4 * x + rng.normal(size=x.shape)
+    mask = rng.random((3, 12)) > 0.3 if masked else None
+    w = rng.normal(size=(3, 12))
+
+    def total(a, b):
+        return jnp.sum(cj.corr_loss(a, b, mask=mask, method=method) * w)
+
+    check_grads(total, (x, y), order=2, modes=["rev"], atol=1e-5, rtol=1e-5)
+
+    def grad_pred(b):
+        return jax.grad(total, argnums=1)(x, b)
+
+    check_grads(grad_pred, (y,), order=1, modes=["fwd", "rev"], atol=1e-5, rtol=1e-5)
+    v = rng.normal(size=y.shape)
+    hvp = jax.jit(lambda b, t: jax.jvp(grad_pred, (b,), (t,))[1])(y, v)
+    h = 1e-6
+    numeric = (grad_pred(y + h * v) - grad_pred(y - h * v)) / (2 * h)
+    np.testing.assert_allclose(np.asarray(hvp), np.asarray(numeric), rtol=1e-5, atol=1e-6)
+
+
+def test_forward_mode_of_the_loss_says_it_is_not_available(rng):
+    """jax.jvp of corr_loss itself: the loss is a custom VJP (the fused
+    backward), which JAX does not combine with forward mode."""
+    x, y = rng.normal(size=(2, 3, 20))
+    with pytest.raises(TypeError, match="custom_vjp"):
+        jax.jvp(lambda b: cj.corr_loss(x, b), (y,), (np.ones_like(y),))
+
+
 def test_one_sided_gradient_skips_the_other(rng):
     # A training step differentiates y_pred only: the backward call then
     # returns [0] for dL/dy_true, and dL/dy_pred is the two-sided one, bitwise.
@@ -159,6 +194,28 @@ def test_vmap_folds_into_one_call_and_equals_a_loop(rng):
     np.testing.assert_array_equal(
         np.asarray(shared[2]), np.asarray(cj.corr_loss(xs[2], ys[2], mask=masks[0]))
     )
+
+
+def test_nested_vmap_equals_a_loop(rng):
+    xs = rng.normal(size=(3, 2, 4, 25, 2)).astype(np.float32)
+    ys = (0.3 * xs + rng.normal(size=xs.shape)).astype(np.float32)
+
+    def one(a, b):
+        return cj.corr_loss(a, b, method="ccc")
+
+    nested = jax.jit(jax.vmap(jax.vmap(jax.value_and_grad(lambda a, b: jnp.mean(one(a, b))))))
+    losses = jax.vmap(jax.vmap(one))(xs, ys)
+    values, grads = nested(xs, ys)
+    for i in range(3):
+        for j in range(2):
+            np.testing.assert_array_equal(
+                np.asarray(losses[i, j]), np.asarray(one(xs[i, j], ys[i, j]))
+            )
+            v, g = jax.value_and_grad(lambda a, b: jnp.mean(one(a, b)))(xs[i, j], ys[i, j])
+            np.testing.assert_array_equal(np.asarray(values[i, j]), np.asarray(v))
+            np.testing.assert_array_equal(np.asarray(grads[i, j]), np.asarray(g))
+    hlo = nested.lower(xs, ys).as_text()
+    assert hlo.count("corrops_corr_loss_forward") == 1
 
 
 def test_edge_cases(rng):
