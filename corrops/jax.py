@@ -86,6 +86,7 @@ def corr_loss(
     mask: Any = None,
     method: str = "pearson",
     eps: float | None = None,
+    impl: str | None = None,
 ) -> jax.Array:
     """Per-step correlation loss, shape = the input shape without channels.
 
@@ -94,11 +95,13 @@ def corr_loss(
     y_pred's dtype. ``mask``: bool (or 0/1) array of the loss shape; masked
     steps get loss 0 and gradient 0 and are left out of the statistics.
     ``method``: ``"pearson"`` (``1 - dx*dy / (sx*sy + eps)``) or ``"ccc"``.
-    ``eps``: None means 1e-7. Differentiable in both inputs (the fused
-    gradient).
+    ``eps``: None means 1e-7. ``impl``: ``"fused"`` (None; the custom calls,
+    differentiable in reverse mode to any order) or ``"formula"`` (jax.numpy
+    ops: not fused, differentiable in every mode, forward mode included).
     """
+    impl = _check_impl(impl)
     x, y, m, layout, method_code, eps = _canonical(y_true, y_pred, axis, mask, method, eps)
-    loss = _loss(x, y, m, method_code, eps, mask is not None)
+    loss = _loss_of(impl)(x, y, m, method_code, eps, mask is not None)
     return loss.reshape(layout.loss_shape)
 
 
@@ -110,10 +113,13 @@ def corrcoef(
     mask: Any = None,
     method: str = "pearson",
     eps: float | None = None,
+    impl: str | None = None,
 ) -> jax.Array:
     """Per-sequence coefficient (Pearson r or CCC, with eps): the input shape
     without the time axis; ``1 - corrcoef`` is the mean of ``corr_loss`` over
-    a sequence's valid steps, 0 for a sequence with none. Differentiable."""
+    a sequence's valid steps, 0 for a sequence with none. Differentiable;
+    ``impl`` as for :func:`corr_loss`."""
+    impl = _check_impl(impl)
     x, y, m, layout, method_code, eps = _canonical(y_true, y_pred, axis, mask, method, eps)
     outer, time, groups, channels = x.shape
     # One row per (group, channel): the per-step loss is then per row.
@@ -121,12 +127,32 @@ def corrcoef(
     has_mask = mask is not None
     if has_mask:
         m = jnp.broadcast_to(m[..., None], x.shape).reshape(rows[:3])
-    loss = _loss(x.reshape(rows), y.reshape(rows), m, method_code, eps, has_mask)
+    loss = _loss_of(impl)(x.reshape(rows), y.reshape(rows), m, method_code, eps, has_mask)
     acc = jnp.float32 if loss.dtype in (jnp.float16, jnp.bfloat16) else loss.dtype
     total = jnp.sum(loss.astype(acc), axis=1)
     n = jnp.sum(m, axis=1, dtype=acc) if has_mask else jnp.full_like(total, time)
     coef = jnp.where(n > 0, 1.0 - total / jnp.maximum(n, 1), 0.0).astype(loss.dtype)
     return coef.reshape(layout.coef_shape)
+
+
+IMPLS = ("fused", "formula")
+
+
+def _check_impl(impl: Any) -> str:
+    if impl is None:
+        return "fused"
+    if not isinstance(impl, str) or impl.lower() not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS} (or None), got {impl!r}")
+    return impl.lower()
+
+
+def _loss_of(impl: str):
+    """(x, y, m, method code, eps, has_mask) -> per-step loss, for impl."""
+    return _loss if impl == "fused" else _formula_canonical
+
+
+def _formula_canonical(x, y, m, method, eps, has_mask):
+    return _formula_loss(m if has_mask else None, method, eps)(x, y)
 
 
 def _canonical(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any):

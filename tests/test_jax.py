@@ -6,6 +6,7 @@ inputs with the TF API's errors."""
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import numpy as np
 import pytest
@@ -218,30 +219,60 @@ def test_nested_vmap_equals_a_loop(rng):
     assert hlo.count("corrops_corr_loss_forward") == 1
 
 
-def test_edge_cases(rng):
+@pytest.mark.parametrize("impl", cj.IMPLS)
+def test_edge_cases(rng, impl):
+    loss = functools.partial(cj.corr_loss, impl=impl)
     x = rng.normal(size=(3, 40)).astype(np.float32)
     const = np.ones_like(x)
     # A constant prediction: loss 1 (r = 0), a finite gradient.
-    grad = jax.grad(lambda b: jnp.sum(cj.corr_loss(x, b)))(const)
+    grad = jax.grad(lambda b: jnp.sum(loss(x, b)))(const)
     assert np.isfinite(np.asarray(grad)).all()
-    np.testing.assert_array_equal(np.asarray(cj.corr_loss(x, const)), 1.0)
+    np.testing.assert_array_equal(np.asarray(loss(x, const)), 1.0)
     # NaN stays in its row; a fully masked row has loss 0 and gradient 0.
     bad = x.copy()
     bad[1, 5] = np.nan
-    out = np.asarray(cj.corr_loss(bad, x))
+    out = np.asarray(loss(bad, x))
     assert np.isnan(out[1]).all() and np.isfinite(out[[0, 2]]).all()
     mask = np.ones((3, 40), bool)
     mask[2] = False
-    g = jax.grad(lambda b: jnp.sum(cj.corr_loss(x, b, mask=mask)))(x[::-1].copy())
-    np.testing.assert_array_equal(np.asarray(cj.corr_loss(x, x, mask=mask))[2], 0.0)
+    g = jax.grad(lambda b: jnp.sum(loss(x, b, mask=mask)))(x[::-1].copy())
+    np.testing.assert_array_equal(np.asarray(loss(x, x, mask=mask))[2], 0.0)
     np.testing.assert_array_equal(np.asarray(g)[2], 0.0)
     # Empty batch, and values from 1e-30 to 1e30 (eps scaled alike: the same loss).
-    assert cj.corr_loss(np.zeros((0, 7)), np.zeros((0, 7))).shape == (0, 7)
+    assert loss(np.zeros((0, 7)), np.zeros((0, 7))).shape == (0, 7)
     y = (x + rng.normal(size=x.shape)).astype(np.float32)
     for scale in (1e-30, 1e30):
-        scaled = cj.corr_loss(x * scale, y * scale, eps=1e-7 * scale**2)
-        want = np.asarray(cj.corr_loss(x, y))
+        scaled = loss(x * scale, y * scale, eps=1e-7 * scale**2)
+        want = np.asarray(loss(x, y))
         np.testing.assert_allclose(np.asarray(scaled), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+@pytest.mark.parametrize(("shape", "axis"), SHAPES, ids=[f"{s}-ax{a}" for s, a in SHAPES])
+def test_formula_matches_the_reference_and_has_forward_mode(rng, shape, axis, masked, method):
+    """impl="formula": the jax.numpy path agrees with the float64 reference,
+    and forward mode (jax.jvp of the loss) works and equals the fused
+    gradient's Jacobian, row by row."""
+    x, y, mask = _data(rng, shape, axis, tf.float64, masked)
+    x, y = np.asarray(x), np.asarray(y)
+    kw = dict(axis=axis, mask=mask, method=method)
+    loss = cj.corr_loss(x, y, impl="formula", **kw)
+    want = ref.corr_loss(x, y, mask, axis=axis, method=method)
+    np.testing.assert_allclose(np.asarray(loss), want, atol=1e-10)
+    coef = cj.corrcoef(x, y, impl="formula", **kw)
+    want = ref.corrcoef(x, y, mask, axis=axis, method=method)
+    np.testing.assert_allclose(np.asarray(coef), want, atol=1e-10)
+    if loss.size == 0:
+        return
+    t = rng.normal(size=y.shape)
+    g = rng.normal(size=loss.shape)
+    _, tangent = jax.jvp(lambda b: cj.corr_loss(x, b, impl="formula", **kw), (y,), (t,))
+    # <g, J t> by forward mode equals <J^T g, t> by the fused reverse mode.
+    fused_vjp = jax.grad(lambda b: jnp.sum(cj.corr_loss(x, b, **kw) * g))(y)
+    np.testing.assert_allclose(
+        float(jnp.sum(tangent * g)), float(jnp.sum(fused_vjp * t)), rtol=1e-9, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize(
@@ -252,6 +283,7 @@ def test_edge_cases(rng):
         ({"axis": 2}, ValueError, "channel axis"),
         ({"axis": 1.0}, TypeError, "axis must be an int"),
         ({"method": "spearman"}, ValueError, "method must be one of"),
+        ({"impl": "tf"}, ValueError, "impl must be one of"),
         ({"eps": 0.0}, ValueError, "eps must be finite and > 0"),
         ({"mask": np.ones((2, 4), bool)}, ValueError, "mask must have the loss shape"),
         ({"mask": np.array([["a"] * 5] * 2)}, TypeError, "mask must be bool"),
