@@ -4,10 +4,9 @@ shape at once, for the fallback.
 Inside XLA they are one variadic reduce: one pass that reads every input
 once, with its elementwise producers fused in. Separate reductions are a pass
 each, and XLA's CPU backend hands each to a library kernel that takes its
-input materialised (or, at small sizes, splits it into two kernels): on a
-2-core Intel Xeon (AVX-512), three row maxima of (20, 100) float32 arrays
-cost 4.6 us one by one and 3.3 us together, of (256, 4096) arrays 1.30 ms and
-1.00 ms. Outside XLA each is a TF reduction.
+input materialised (or, at small sizes, splits it into two kernels); the
+measured difference is in docs/BENCHMARKS.md. Outside XLA each is a TF
+reduction.
 """
 
 from __future__ import annotations

@@ -31,14 +31,10 @@ bool set_cpu_isa(CpuIsa isa);
 const char* cpu_isa_name(CpuIsa isa);
 
 // Where AVX-512 is active, a call whose inputs (x and y) span fewer bytes
-// than this runs the AVX2 copy instead. On a 2-core Xeon with AVX-512, warm
-// and on its own (the NumPy binding, 1 thread), either copy takes the same
-// time on such small rows, but in TF's benchmark loop at (20, 100, 1) the
-// AVX-512 copy makes the whole fused step 21.6-23.7 us against 17.3-17.8 us
-// with the AVX2 copy, a cost of ~2.5 us per op call outside the engine's own
-// time. At (64, 1000, 1) (0.5 MB of inputs) and (256, 4096, 1) the two
-// measure the same in TF; large calls keep AVX-512, 3-8% faster in the bare
-// engine at (256, 4096, 1).
+// than this runs the AVX2 copy instead: on small calls the engine's own time
+// is the same with either copy, but with the AVX-512 copy the TF step around
+// it measured slower; large calls keep AVX-512, which is faster there.
+// Measured: docs/PERFORMANCE.md, "Instruction-set copies".
 constexpr int64_t kAvx512MinInputBytes = int64_t{1} << 20;
 // The threshold in use: kAvx512MinInputBytes unless CORROPS_AVX512_MIN_BYTES
 // (read once) or the setter (tests: 0 runs every call on AVX-512) says otherwise.

@@ -62,10 +62,8 @@ void narrow(const float* in, int64_t n, uint16_t* out) {
 // rows, straight from and to binary16: 8 steps at a time are widened into a
 // register-sized buffer, run through the float engine's own elementwise loop
 // (the slab path's float arithmetic, bit for bit: core tests) and narrowed
-// back, where the slab path stores and re-reads float copies of x, y and the
-// gradient. Bare engine at (256,4096,1), 1 thread, inputs from memory, on a
-// 2-core AMD EPYC (Zen 1), both forms alternating: 0.684-0.697 ms against
-// 1.049-1.052 (float32: 0.58-0.61).
+// back; the slab path instead stores and re-reads float copies of x, y and
+// the gradient (measured: docs/PERFORMANCE.md, "float16 and bfloat16").
 void binary16_unit_g_row(const uint16_t* x, const uint16_t* y, int64_t len, float mx, float my,
                          float is, const GradCoeffs<float>& k, uint16_t* gx, uint16_t* gy) {
   alignas(32) float xf[8], yf[8], gxf[8], gyf[8];

@@ -2,10 +2,10 @@
 // An ordinary store first reads the destination line into the cache (read
 // for ownership), so writing an output that will not be re-read from cache
 // costs a read and a write of memory; a streaming store writes the line
-// without reading it. On a 2-core AMD EPYC (Zen 1) a read-2-write-1 loop
-// over 64 MiB arrays runs 1.24x (2 threads) and 1.5x (1 thread) faster with
-// them, and the backward at (64, 65536, 1) 1.27x (2 threads); for data that
-// fits in the caches they are slower (1.07x-1.5x at (256, 4096, 1)).
+// without reading it: for data larger than the caches a read-2-write-1 pass
+// moves a third less, and for data that fits in them the plain store is
+// faster (the next op reads the output from cache). Measured:
+// docs/PERFORMANCE.md, "Non-temporal stores above a cache-sized threshold".
 #pragma once
 
 #include <cstdint>
@@ -25,11 +25,10 @@ namespace corrops {
 // CORROPS_STREAM_STORE_MIN_BYTES) changes no value computed, only how the
 // bytes reach memory. Defined in cpu_dispatch.cc.
 //
-// The smaller default where the cache is smaller: on a 2-core AMD EPYC with
-// an 8 MiB L3 (floor_check.py --processes 3, threshold 8 MiB against 32 MiB,
-// alternating), the TF step's floor ratio at (256,4096,1), whose passes touch
-// 12 MiB, is 0.63-0.78 (median 0.78) against 0.61-0.66 (0.64). Machines whose
-// kernel lists 32 MiB or more keep 32 MiB.
+// The smaller default where the cache is smaller: a pass over data between
+// that cache's size and 32 MiB no longer stays in cache, so it streams too
+// (docs/PERFORMANCE.md has the floor ratios with either threshold on an
+// 8 MiB L3). Machines whose kernel lists 32 MiB or more keep 32 MiB.
 int64_t stream_store_min_bytes();
 void set_stream_store_min_bytes(int64_t bytes);
 // The default for a machine whose largest cache is `largest_cache` bytes
