@@ -50,10 +50,9 @@ inline A fold_max(const A* lanes) {
 // other value of its pair: only the row's scale can change, and the row is
 // NaN anyway (the sums carry the NaN). |a| and |b| meet first so that m, the
 // loop-carried value, waits for one max per step instead of two: the sums
-// pass was bound by that chain (AVX-512 copy, one core, a row in L2: the
-// statistics pass 0.25 -> 0.20 ns/element, the forward 0.36 -> 0.30; from
-// memory on 2 threads, unchanged). std::fabs is a sign-bit mask (a
-// compare-and-negate compiles to a branch and blocks vectorisation).
+// pass was bound by that chain for rows in cache (docs/PERFORMANCE.md, "Short
+// rows"). std::fabs is a sign-bit mask (a compare-and-negate compiles to a
+// branch and blocks vectorisation).
 template <typename A>
 inline A max_abs(A m, A a, A b) {
   const A aa = std::fabs(a), ab = std::fabs(b);

@@ -314,9 +314,8 @@ void contiguous_grads_out(bool stream, const T* g, const T* x, const T* y, const
 // contiguous_loss, with the loss streamed when `stream` (bitwise the plain
 // loop's values). The streamed loss skips the read-for-ownership of its
 // lines, and the mean that reads it next finds it in memory instead of the
-// cache. At (64,65536,1), where the pass touches 48 MiB, the bare forward
-// measured 1.99-2.13 against 2.41-2.48 ms with plain stores. Below the
-// threshold, where the arrays stay in cache, it is off.
+// cache (docs/PERFORMANCE.md, "Non-temporal stores"). Below the threshold,
+// where the arrays stay in cache, it is off.
 template <bool kMasked, typename T, typename A>
 void contiguous_loss_out(bool stream, const T* x, const T* y, const bool* m, int64_t len, A mx,
                          A my, A is, A scale, T* loss) {

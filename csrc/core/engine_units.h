@@ -16,9 +16,8 @@ namespace detail {
 // reads nothing during each loss pass). Row u's x and y are re-read from the
 // cache, which must hold two rows' (kPipelineMaxBytes). The same bits as row
 // by row: the same out-of-line statistics chunks, the same loss chunks.
-// In TF the floor ratio at (64,65536,1) measured 0.65-0.66 against 0.62-0.63
-// row by row; rows whose loss is not streamed gain nothing from it
-// (docs/PERFORMANCE.md, "The pipelined streamed forward").
+// Rows whose loss is not streamed gain nothing from it (measured:
+// docs/PERFORMANCE.md, "The pipelined streamed forward").
 constexpr int64_t kPipelineMaxBytes = int64_t{1} << 20;
 
 template <typename T, typename A>

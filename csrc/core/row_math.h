@@ -89,9 +89,9 @@ CORROPS_HOST_DEVICE A row_inv_scale(A max_abs) {
   return ldexp(A(1), -e);
 #else
   // The same value from the bits. ilogb and ldexp are library calls, made
-  // with a vzeroupper and a dozen register spills once per statistics chunk;
-  // with fold_max (engine_lanes.h) this took the forward at (20,100,1) from
-  // 1.08-1.10 to 0.99-1.03 ns/element. For a normal positive value ilogb is
+  // with a vzeroupper and a dozen register spills once per statistics chunk,
+  // a share of a short row's time (docs/PERFORMANCE.md, "Short rows"). For
+  // a normal positive value ilogb is
   // the biased exponent minus the bias; a subnormal's field is 0, which lands
   // below -100 and is clamped like ilogb's result; 2^-e for |e| <= 100 is a
   // normal number. core_tests checks it against the libm form.
