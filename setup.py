@@ -60,15 +60,16 @@ class CMakeBuild(build_ext):
         subprocess.run(["cmake", "--build", str(build_dir), "-j", jobs], check=True)
         if editable:
             # Editable installs copy only extension files back to the source
-            # tree: the build info and the JAX binding (a plain shared library,
-            # built when jax is importable) are copied here.
+            # tree: the build info and the JAX and PyTorch bindings (plain shared
+            # libraries, built when jax / torch is importable) are copied here.
             info = out_dir / "_build_info.json"
             (ROOT / "corrops" / info.name).write_text(info.read_text())
-            jax_lib = out_dir / "_corrops_jax.so"
-            if jax_lib.exists():
-                shutil.copy2(jax_lib, ROOT / "corrops" / jax_lib.name)
-            else:
-                (ROOT / "corrops" / jax_lib.name).unlink(missing_ok=True)
+            for name in ("_corrops_jax.so", "_corrops_torch.so"):
+                lib = out_dir / name
+                if lib.exists():
+                    shutil.copy2(lib, ROOT / "corrops" / name)
+                else:
+                    (ROOT / "corrops" / name).unlink(missing_ok=True)
 
 
 JAX_REQUIREMENT = "jax>=0.10,<0.11"  # the jax.ffi API and FFI headers the binding is built with

@@ -1,25 +1,41 @@
-"""corrops: fused per-time-step correlation losses for TensorFlow / Keras.
+"""corrops: fused per-time-step correlation losses (Pearson r, CCC) for
+sequence models, one engine with a front end per framework.
 
 import corrops
-loss = corrops.corr_loss(y_true, y_pred)           # (B, T)
+loss = corrops.corr_loss(y_true, y_pred)           # (B, T), TensorFlow
 model.compile(optimizer="adam", loss=corrops.corr_loss)
+
+``import corrops`` imports no framework. The TensorFlow/Keras names below
+load TensorFlow on first use; the other front ends are the submodules
+``corrops.jax``, ``corrops.numpy`` and ``corrops.torch``, each importing only
+its own framework.
 """
 
-from corrops import metrics
-from corrops._api import corr_loss, corrcoef
-from corrops._dispatch import last_choice
-from corrops._loader import (
-    FusedOpUnavailableError,
-    build_info,
-    fused_available,
-    load_ops,
-    unavailable_reason,
-)
-from corrops.losses import CorrelationLoss
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from corrops._build import build_info
+from corrops._contract import DEFAULT_EPS
 
 __version__ = "0.1.0"
 
+# Public name -> the module that defines it (imported on first access).
+_LAZY = {
+    "corr_loss": "corrops._api",
+    "corrcoef": "corrops._api",
+    "last_choice": "corrops._choice",
+    "CorrelationLoss": "corrops.losses",
+    "FusedOpUnavailableError": "corrops._build",
+    "fused_available": "corrops._loader",
+    "load_ops": "corrops._loader",
+    "unavailable_reason": "corrops._loader",
+}
+_SUBMODULES = ("jax", "losses", "metrics", "numpy", "torch")
+
 __all__ = [
+    "DEFAULT_EPS",
     "CorrelationLoss",
     "FusedOpUnavailableError",
     "__version__",
@@ -32,3 +48,18 @@ __all__ = [
     "metrics",
     "unavailable_reason",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"corrops.{name}")
+    else:
+        raise AttributeError(f"module 'corrops' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

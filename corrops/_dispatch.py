@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util  # XLA-context detection
 
-from corrops import _loader
+from corrops import _choice, _loader
 
-_log = logging.getLogger("corrops")
-_logged: set[tuple[str, str]] = set()
-_last: dict[str, str] = {}
+record = _choice.record
+last_choice = _choice.last_choice
 
 
 def in_xla_context() -> bool:
@@ -65,18 +62,3 @@ def choose(impl: str) -> tuple[str, str]:
             choice = ("fused", FUSED_IN_XLA if in_xla else "fused op available")
     record(*choice)
     return choice
-
-
-def record(impl: str, reason: str) -> None:
-    """Remembers (and logs once) the implementation a call chose and why."""
-    _last["impl"], _last["reason"] = impl, reason
-    if (impl, reason) not in _logged:
-        _logged.add((impl, reason))
-        _log.debug("corrops uses the %s implementation: %s", impl, reason)
-
-
-def last_choice() -> dict[str, str]:
-    """The implementation the last corr_loss/corrcoef call (or Keras loss call
-    on another backend: "fused" through corrops.jax, or "keras.ops") chose,
-    and why."""
-    return dict(_last)

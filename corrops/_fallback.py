@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from corrops import _row_reduce, _upstream
+from corrops import _contract, _row_reduce, _upstream
 
 
 class RowMoments(NamedTuple):
@@ -111,15 +111,13 @@ def row_moments(
     vx, vy, cxy = (s * inv_n for s in sums)
     # eps scaled like the squares, in float64 first (it may underflow in float32).
     eps_s = tf.cast(eps * tf.square(tf.cast(inv_s, tf.float64)), x.dtype)
-    if method == "pearson":
-        denom = _safe_sqrt(vx) * _safe_sqrt(vy) + eps_s
-    else:
-        denom = vx + vy + tf.square((mx - my) * inv_s) + eps_s
+    spec = _contract.METHODS[method]
+    denom = spec.denominator(vx, vy, (mx - my) * inv_s, _safe_sqrt) + eps_s
     # D is below the smallest normal only if the scaled eps underflowed on a
     # constant row (where every dx*dy is 0): raise it so 1/D stays finite.
     tiny = _smallest_normal(x.dtype)
     denom = tf.where((denom >= tiny) | tf.math.is_nan(denom), denom, tiny)
-    scale = (1.0 if method == "pearson" else 2.0) / denom
+    scale = spec.scale / denom
     return RowMoments(dx, dy, mx, my, vx, vy, cxy, denom, scale, inv_s, inv_n, n)
 
 
@@ -215,7 +213,7 @@ def input_gradients(
     inv_n = mom.inv_n
     inv_d = 1.0 / mom.denom
     inv_s = mom.inv_s
-    if method == "pearson":
+    if _contract.METHODS[method].geometric:
         a = -inv_s * inv_d
         bx = inv_s * s1p * inv_n * inv_d
         by = inv_s * s1 * inv_n * inv_d

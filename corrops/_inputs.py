@@ -6,21 +6,21 @@ metadata-only (no copies).
 
 from __future__ import annotations
 
-import math
-import numbers
-import os
 from dataclasses import dataclass
 from typing import Any
 
-import keras
 import tensorflow as tf
 
-from corrops import _layout
+from corrops import _contract, _layout
 
-METHODS = ("pearson", "ccc")
 IMPLS = ("auto", "fused", "tf")
-IMPL_ENV = "CORROPS_IMPL"
 FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+check_method = _contract.check_method
+check_eps = _contract.check_eps
+
+
+def check_impl(impl: Any) -> str:
+    return _contract.check_impl(impl, IMPLS)
 
 
 @dataclass(frozen=True)
@@ -38,34 +38,6 @@ class Canonical:
     eps: float
 
 
-def check_method(method: Any) -> str:
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return method.lower()
-
-
-def check_impl(impl: Any) -> str:
-    if impl is None:
-        impl = os.environ.get(IMPL_ENV, "auto")
-        source = f"the environment variable {IMPL_ENV}"
-    else:
-        source = "impl"
-    if not isinstance(impl, str) or impl.lower() not in IMPLS:
-        raise ValueError(f"{source} must be one of {IMPLS}, got {impl!r}")
-    return impl.lower()
-
-
-def check_eps(eps: Any) -> float:
-    if eps is None:
-        return float(keras.config.epsilon())
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a real number, got {type(eps).__name__} {eps!r}")
-    value = float(eps)
-    if not math.isfinite(value) or value <= 0.0:
-        raise ValueError(f"eps must be finite and > 0, got {eps!r}")
-    return value
-
-
 def _to_tensor(value: Any, name: str, dtype: tf.DType | None = None) -> tf.Tensor:
     try:
         if isinstance(value, (tf.Tensor, tf.Variable)) or hasattr(value, "dtype"):
@@ -77,10 +49,7 @@ def _to_tensor(value: Any, name: str, dtype: tf.DType | None = None) -> tf.Tenso
 
 def _check_float(t: tf.Tensor, name: str) -> None:
     if t.dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
-            f"got dtype {t.dtype.name}"
-        )
+        raise TypeError(_contract.float_dtype_error(name, t.dtype.name))
 
 
 def _prod(dims: tf.Tensor) -> tf.Tensor:

@@ -7,22 +7,19 @@ pure-TF fallback is used (``impl="fused"`` then raises with the reason).
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import warnings
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import tensorflow as tf
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-LIBRARY_NAME = "_corrops_ops.so"
-LIBRARY_GLOB = "_corrops_ops*.so"
-BUILD_INFO_NAME = "_build_info.json"
-# Overrides the library path (tests use it to make the library unloadable).
-LIBRARY_ENV = "CORROPS_OPS_LIBRARY"
+from corrops import _build
+
+library_path = _build.ops_library_path
+build_info = _build.build_info
+BUILD_INFO_NAME = _build.BUILD_INFO_NAME
+LIBRARY_ENV = _build.OPS_LIBRARY_ENV
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {
@@ -34,40 +31,7 @@ _state: dict[str, Any] = {
 }
 
 
-class FusedOpUnavailableError(RuntimeError):
-    """The fused op cannot run here; the message says why."""
-
-    # Autograph re-raises errors from inside tf.function as their own type only
-    # when it can rebuild them from the message; this keeps the type.
-    __init__ = Exception.__init__
-
-
-def library_path() -> Path:
-    """Path of the fused op library (``$CORROPS_OPS_LIBRARY`` overrides it).
-
-    Built by setup.py as ``_corrops_ops.<python ABI tag>.so``; a plain CMake
-    build names it ``_corrops_ops.so``.
-    """
-    override = os.environ.get(LIBRARY_ENV)
-    if override:
-        return Path(override)
-    found = sorted(_PACKAGE_DIR.glob(LIBRARY_GLOB))
-    return found[0] if found else _PACKAGE_DIR / LIBRARY_NAME
-
-
-def build_info() -> dict[str, Any]:
-    """What the library was built with: TF version, CUDA support, GPU archs,
-    XLA custom-call platforms, and whether it has the JAX binding (``jax``,
-    ``jax_version``: the jax it was built against, ``jax_platforms``: the
-    jax.ffi platforms it has handlers for, "cpu" and, built with CUDA, "CUDA").
-
-    Empty when the package was not built (a source checkout without a build).
-    """
-    path = library_path().with_name(BUILD_INFO_NAME)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+FusedOpUnavailableError = _build.FusedOpUnavailableError
 
 
 def _tf_minor(version: str) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from corrops import _contract
+
 MAX_SCALE_EXPONENT = 100.0  # as csrc/core/row_math.h and the TF fallback
 
 
@@ -78,13 +80,11 @@ def row_coefficients(
     # overflow of eps itself in the dtype (1e53 for rows near 1e30).
     mantissa, k = math.frexp(eps)
     eps_s = mantissa * ops.power(two, k - 2.0 * e)
-    if method == "pearson":
-        denom = _safe_sqrt(ops, vx) * _safe_sqrt(ops, vy) + eps_s
-    else:
-        denom = vx + vy + ops.square((mx - my) * inv_s) + eps_s
+    spec = _contract.METHODS[method]
+    denom = spec.denominator(vx, vy, (mx - my) * inv_s, lambda v: _safe_sqrt(ops, v)) + eps_s
     # Below the smallest normal only if the scaled eps underflowed on a
     # constant row (every dx*dy is 0 there): raised so that 1/D stays finite.
     tiny = float(np.finfo(dtype_name(x)).tiny)
     denom = ops.where(ops.logical_or(denom >= tiny, ops.isnan(denom)), denom, tiny)
-    scale = (1.0 if method == "pearson" else 2.0) / denom
+    scale = spec.scale / denom
     return dx, dy, scale

@@ -27,24 +27,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from corrops import _inputs, _jax_formula, _jax_sharding, _layout, _loader
+from corrops import _build, _contract, _jax_formula, _jax_sharding, _layout
 
 FORWARD_TARGET = "corrops_corr_loss_forward"  # as csrc/xla_ffi/corr_loss_custom_call.h
 BACKWARD_TARGET = "corrops_corr_loss_backward"
 LIBRARY_NAME = "_corrops_jax.so"
-_METHOD_CODES = {"pearson": 0, "ccc": 1}  # core's Method
-_METHOD_NAMES = {code: name for name, code in _METHOD_CODES.items()}
 _STATS_WORDS = 14  # 7 float64 statistics per row, as uint32 pairs (no x64 needed)
-DEFAULT_EPS = 1e-7  # keras.config.epsilon()'s default, the TF API's default
 
 
 def available() -> bool:
     """Whether this build has the JAX binding (jax was importable at build time)."""
-    return bool(_loader.build_info().get("jax")) and _library_path().exists()
+    return bool(_build.build_info().get("jax")) and _library_path().exists()
 
 
 def _library_path() -> Path:
-    return _loader.library_path().with_name(LIBRARY_NAME)
+    return _build.sibling_library(LIBRARY_NAME)
 
 
 @functools.cache
@@ -75,7 +72,7 @@ def platforms() -> list[str]:
     """The jax.ffi platforms this build has handlers for: "cpu", and "CUDA"
     when it was built with CUDA (those handlers launch the same kernels as
     TF's GPU custom calls)."""
-    return list(_loader.build_info().get("jax_platforms", ["cpu"] if available() else []))
+    return list(_build.build_info().get("jax_platforms", ["cpu"] if available() else []))
 
 
 def corr_loss(
@@ -159,8 +156,8 @@ def _canonical(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps:
     """Validated inputs on the canonical layout (outer, time, groups, channels),
     the mask (outer, time, groups) or an empty bool array, the layout, the
     method's code and eps. Errors name the argument, as the TF API's do."""
-    method = _inputs.check_method(method)
-    eps = _inputs.check_eps(DEFAULT_EPS if eps is None else eps)
+    method = _contract.check_method(method)
+    eps = _contract.check_eps(eps)
     y_pred = _as_float(y_pred, "y_pred", None)
     y_true = _as_float(y_true, "y_true", y_pred.dtype)
     layout = _layout.check(y_true.shape, y_pred.shape, axis)
@@ -172,7 +169,7 @@ def _canonical(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps:
         m = jnp.asarray(_layout.bool_mask(_as_array(mask, "mask"), jnp.issubdtype))
         _layout.check_loss_shaped(m.shape, layout, "mask")
         m = m.reshape(dims[:3])
-    return x, y, m, layout, _METHOD_CODES[method], eps
+    return x, y, m, layout, _contract.METHODS[method].code, eps
 
 
 def _as_array(value: Any, name: str) -> Any:
@@ -254,7 +251,7 @@ def _forward_jvp(method, eps, has_mask, primals, tangents):
 
 def _formula_loss(mask, method, eps):
     return functools.partial(
-        _jax_formula.corr_loss, mask=mask, method=_METHOD_NAMES[method], eps=eps
+        _jax_formula.corr_loss, mask=mask, method=_contract.METHODS_BY_CODE[method].name, eps=eps
     )
 
 

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import ops
 
-from corrops import _backends, _inputs, _portable
+from corrops import _backends, _contract, _inputs, _portable
 
 MODES = ("per_sequence", "pooled")
 
@@ -69,13 +69,10 @@ def chan_merge(a: Moments, b: Moments) -> Moments:
 
 def coefficient(m: Moments, method: str) -> Any:
     """Pearson r or CCC from the statistics; 0 where undefined."""
-    if method == "pearson":
-        den = ops.sqrt(m.m2x) * ops.sqrt(m.m2y)
-        num = m.cxy
-    else:
-        safe_n = ops.where(m.n > 0, m.n, 1.0)
-        den = (m.m2x + m.m2y) / safe_n + ops.square(m.mx - m.my)
-        num = 2.0 * m.cxy / safe_n
+    spec = _contract.METHODS[method]
+    safe_n = ops.where(m.n > 0, m.n, 1.0)
+    den = spec.denominator(m.m2x / safe_n, m.m2y / safe_n, m.mx - m.my, ops.sqrt)
+    num = spec.scale * m.cxy / safe_n
     ok = ops.logical_and(den > 0, m.n > 0)
     return ops.where(ok, num / ops.where(ok, den, 1.0), 0.0)
 

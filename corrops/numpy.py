@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from corrops import _layout
-from corrops._inputs import check_eps, check_method
+from corrops._contract import check_eps, check_method
 
 try:
     from corrops import _corrops_numpy as _native
@@ -64,7 +64,7 @@ def _prepare(
     y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any, grad: Any = None
 ) -> tuple[_Prepared, np.ndarray | None]:
     method = check_method(method)
-    eps = check_eps(1e-7 if eps is None else eps)
+    eps = check_eps(eps)
     y_pred = _as_float_array(y_pred, "y_pred")
     y_true = _as_float_array(y_true, "y_true")
     true_shape, pred_shape = y_true.shape, y_pred.shape
@@ -120,7 +120,7 @@ def corr_loss(
     axis: int = 1,
     mask: Any = None,
     method: str = "pearson",
-    eps: float = 1e-7,
+    eps: float | None = None,
     threads: int = 0,
 ) -> np.ndarray:
     """Per-time-step correlation loss of NumPy arrays.
@@ -141,7 +141,7 @@ def corrcoef(
     axis: int = 1,
     mask: Any = None,
     method: str = "pearson",
-    eps: float = 1e-7,
+    eps: float | None = None,
     threads: int = 0,
 ) -> np.ndarray:
     """Per-sequence coefficient, shape = input shape without the time axis
@@ -160,7 +160,7 @@ def corr_loss_grad(
     axis: int = 1,
     mask: Any = None,
     method: str = "pearson",
-    eps: float = 1e-7,
+    eps: float | None = None,
     threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of ``sum(grad * corr_loss(y_true, y_pred))``.

@@ -22,6 +22,19 @@ inline std::string DimsString(const Dims& dims) {
   return s + "]";
 }
 
+// The method names of the C++ bindings, in one place: "pearson", "ccc".
+inline std::string ParseMethod(const std::string& name, Method* method) {
+  if (name == "pearson") {
+    *method = Method::kPearson;
+    return "";
+  }
+  if (name == "ccc") {
+    *method = Method::kCcc;
+    return "";
+  }
+  return "method must be 'pearson' or 'ccc', got '" + name + "'";
+}
+
 inline std::string CheckEps(double eps) {
   if (std::isfinite(eps) && eps > 0.0) return "";
   return "eps must be finite and > 0, got " + std::to_string(eps);

@@ -27,15 +27,15 @@ using BoolArray = py::array_t<bool, py::array::c_style | py::array::forcecast>;
 // Below this many elements a call runs on the calling thread only.
 constexpr int64_t kParallelThreshold = 1 << 16;
 
-Method ParseMethod(const std::string& method) {
-  if (method == "pearson") return Method::kPearson;
-  if (method == "ccc") return Method::kCcc;
-  throw py::value_error("method must be 'pearson' or 'ccc', got '" + method + "'");
-}
-
 // core/validate.h's message as a ValueError.
 void Require(const std::string& message) {
   if (!message.empty()) throw py::value_error(message);
+}
+
+Method MethodOf(const std::string& name) {
+  Method method;
+  Require(ParseMethod(name, &method));
+  return method;
 }
 
 Dims DimsOf(const py::array& a) { return Dims(a.shape(), a.shape() + a.ndim()); }
@@ -71,7 +71,7 @@ template <typename T>
 py::tuple Forward(const Array<T>& y_true, const Array<T>& y_pred,
                   const std::optional<BoolArray>& mask, const std::string& method, double eps,
                   int threads) {
-  const Method m = ParseMethod(method);
+  const Method m = MethodOf(method);
   Require(CheckEps(eps));
   const Layout l = CheckInputs(y_true, y_pred, mask);
   const bool* mk = mask ? mask->data() : nullptr;
@@ -95,7 +95,7 @@ template <typename T>
 py::tuple Backward(const Array<T>& grad, const Array<T>& y_true, const Array<T>& y_pred,
                    const std::optional<BoolArray>& mask, const py::array_t<double>& stats,
                    const std::string& method, double eps, int threads) {
-  const Method m = ParseMethod(method);
+  const Method m = MethodOf(method);
   Require(CheckEps(eps));
   const Layout l = CheckInputs(y_true, y_pred, mask);
   const bool* mk = mask ? mask->data() : nullptr;
@@ -121,7 +121,7 @@ py::tuple Backward(const Array<T>& grad, const Array<T>& y_true, const Array<T>&
 
 template <typename T>
 Array<T> Coefficients(const py::array_t<double>& stats, const std::string& method, double eps) {
-  const Method m = ParseMethod(method);
+  const Method m = MethodOf(method);
   Require(CheckEps(eps));
   if (stats.ndim() != 3 || stats.shape(2) != kStatsPerRow)
     throw py::value_error("stats must have shape (outer, rows, " + std::to_string(kStatsPerRow) +

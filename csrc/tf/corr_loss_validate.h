@@ -26,7 +26,8 @@ inline void ReadAttrs(::tensorflow::OpKernelConstruction* ctx, OpAttrs* attrs) {
   std::string method;
   OP_REQUIRES_OK(ctx, ctx->GetAttr("method", &method));
   OP_REQUIRES_OK(ctx, ctx->GetAttr("has_mask", &attrs->has_mask));
-  attrs->method = method == "ccc" ? Method::kCcc : Method::kPearson;
+  OP_REQUIRES(ctx, ParseMethod(method, &attrs->method).empty(),
+              ::tensorflow::errors::InvalidArgument("unknown method ", method));
   if (ctx->HasAttr("want_grad_true")) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("want_grad_true", &attrs->want_grad_true));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("want_grad_pred", &attrs->want_grad_pred));

@@ -1,0 +1,128 @@
+"""The native PyTorch ops (csrc/torch, ``_corrops_torch.so``): loading, and
+what torch needs around them: fake kernels (shapes for torch.compile and
+torch.export) and autograd.
+
+* ``corrops::corr_loss_forward(y_true, y_pred, mask, method, eps) -> (loss,
+  stats)``: canonical (outer, time, groups, channels) data, (outer, time,
+  groups) mask and loss, float64 per-row statistics (outer, groups*channels, 7).
+* ``corrops::corr_loss_backward(grad, y_true, y_pred, mask, stats, method,
+  eps) -> (grad_true, grad_pred)``: the fused backward; ``grad`` has the loss
+  shape, or time 1 when constant along time (the gradient of a mean).
+
+The gradient of the forward is the backward op. The gradient of the backward
+op (second and higher derivatives) is the formula of corrops/torch/_formula.py
+differentiated by torch.func, as on the TensorFlow side.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+
+from corrops import _build
+
+LIBRARY_NAME = "_corrops_torch.so"
+STATS_PER_ROW = 7  # core's kStatsPerRow
+
+
+def library_path() -> Any:
+    return _build.sibling_library(LIBRARY_NAME)
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+    """None when the native ops are loaded (loading them once), else why not."""
+    info = _build.build_info()
+    path = library_path()
+    if not info.get("torch") or not path.exists():
+        return (
+            "the PyTorch ops are not built: torch was not importable when corrops was built. "
+            "Install torch, then rebuild corrops where its build sees it: pip install "
+            "--no-build-isolation 'corrops[torch]' (or '.[torch]' from a source tree)"
+        )
+    built, running = info.get("torch_version", ""), torch.__version__
+    if built.split(".")[:2] != running.split(".")[:2]:
+        return f"the PyTorch ops were built for torch {built} but torch {running} is running"
+    try:
+        torch.ops.load_library(str(path))
+    except OSError as err:
+        return f"loading {path} failed: {err}"
+    _register()
+    return None
+
+
+def _register() -> None:
+    """Fake kernels and autograd for the two ops (once, after loading)."""
+    torch.library.register_fake("corrops::corr_loss_forward")(_forward_fake)
+    torch.library.register_fake("corrops::corr_loss_backward")(_backward_fake)
+    torch.library.register_autograd(
+        "corrops::corr_loss_forward", _forward_backward, setup_context=_forward_setup
+    )
+    torch.library.register_autograd(
+        "corrops::corr_loss_backward", _backward_backward, setup_context=_backward_setup
+    )
+
+
+def _forward_fake(y_true, y_pred, mask, method, eps):  # type: ignore[no-untyped-def]
+    outer, time, groups, channels = y_pred.shape
+    loss = y_pred.new_empty((outer, time, groups))
+    stats = y_pred.new_empty((outer, groups * channels, STATS_PER_ROW), dtype=torch.float64)
+    return loss, stats
+
+
+def _backward_fake(grad, y_true, y_pred, mask, stats, method, eps):  # type: ignore[no-untyped-def]
+    return torch.empty_like(y_true), torch.empty_like(y_pred)
+
+
+def forward(
+    x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, method: str, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.ops.corrops.corr_loss_forward(x, y, mask, method, eps)
+
+
+def _upstream(grad: torch.Tensor) -> torch.Tensor:
+    """The loss gradient as the backward op takes it: a gradient that is one
+    value broadcast along time (the mean's) passed as its time-1 slice."""
+    if grad.dim() == 3 and grad.shape[1] > 1 and grad.stride(1) == 0:
+        grad = grad[:, :1]
+    return grad.contiguous()
+
+
+def _forward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
+    y_true, y_pred, mask, method, eps = inputs
+    _loss, stats = output
+    ctx.save_for_backward(y_true, y_pred, mask, stats)
+    ctx.method, ctx.eps = method, eps
+
+
+def _forward_backward(ctx: Any, grad_loss: torch.Tensor, _grad_stats: Any) -> tuple:
+    y_true, y_pred, mask, stats = ctx.saved_tensors
+    gx, gy = torch.ops.corrops.corr_loss_backward(
+        _upstream(grad_loss), y_true, y_pred, mask, stats, ctx.method, ctx.eps
+    )
+    return gx, gy, None, None, None
+
+
+def _backward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
+    grad, y_true, y_pred, mask, _stats, method, eps = inputs
+    ctx.save_for_backward(grad, y_true, y_pred, mask)
+    ctx.method, ctx.eps = method, eps
+
+
+def _backward_backward(ctx: Any, ggx: torch.Tensor, ggy: torch.Tensor) -> tuple:
+    from corrops.torch import _formula
+
+    grad, y_true, y_pred, mask = ctx.saved_tensors
+    method, eps = ctx.method, ctx.eps
+
+    def first(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple:
+        loss, vjp = torch.func.vjp(lambda a, b: _formula.corr_loss(a, b, mask, method, eps), x, y)
+        return vjp(g.expand(loss.shape))
+
+    # The formula's statistics are functions of y_true and y_pred, so these
+    # are total derivatives: nothing flows to the forward's stats.
+    _, vjp2 = torch.func.vjp(first, grad, y_true, y_pred)
+    dgrad, dx, dy = vjp2((ggx, ggy))
+    return dgrad, dx, dy, None, None, None, None
