@@ -1,8 +1,11 @@
-"""Builds corrops' native libraries with CMake, against the installed TensorFlow.
+"""Builds corrops' native libraries with CMake: the engine and its NumPy
+binding always, and each framework's binding whose framework is importable at
+build time (TensorFlow's op library, the JAX and PyTorch ops).
 
-Compile and link flags come from tf.sysconfig (in CMakeLists.txt). The wheel
-pins the TensorFlow minor version it was built for, since a custom-op library
-only loads into the TensorFlow it was compiled against.
+numpy is the only hard dependency. The extras pin the minor version of each
+framework a binding was built against (a TF custom-op library or a
+TORCH_LIBRARY extension loads only into the version it was compiled for):
+``corrops[tensorflow]``, ``corrops[jax]``, ``corrops[torch]``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class CMakeBuild(build_ext):
             f"-DPython3_EXECUTABLE={sys.executable}",
             f"-DCMAKE_BUILD_TYPE={os.environ.get('CORROPS_BUILD_TYPE', 'Release')}",
         ]
+        if not have_tensorflow():
+            config.append("-DCORROPS_BUILD_TF=OFF")
         if "CORROPS_CUDA" in os.environ:
             config.append(f"-DCORROPS_CUDA={os.environ['CORROPS_CUDA']}")
         subprocess.run(config, check=True)
@@ -75,39 +80,72 @@ class CMakeBuild(build_ext):
 JAX_REQUIREMENT = "jax>=0.10,<0.11"  # the jax.ffi API and FFI headers the binding is built with
 
 
+def have_tensorflow() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def package_version() -> str:
     """corrops.__version__, read without importing the package."""
     text = (ROOT / "corrops" / "__init__.py").read_text(encoding="utf-8")
     return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
 
 
+def _minor_pin(name: str, version: str) -> str:
+    major, minor = (int(p) for p in version.split("+", maxsplit=1)[0].split(".")[:2])
+    return f"{name}>={major}.{minor},<{major}.{minor + 1}"
+
+
 def tensorflow_requirement() -> str:
-    """The TensorFlow minor version the library is built against (a custom-op
-    library loads only into that one); pyproject.toml's build requirement
-    where TensorFlow is not importable."""
+    """The TensorFlow minor version the op library is built against (a
+    custom-op library loads only into that one); pyproject.toml's build
+    requirement where TensorFlow is not importable."""
     try:
         import tensorflow as tf
     except ImportError:
         pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
         return re.search(r'"(tensorflow[^"]*)"', pyproject).group(1)
-    major, minor = (int(p) for p in tf.__version__.split(".")[:2])
-    return f"tensorflow>={major}.{minor},<{major}.{minor + 1}"
+    return _minor_pin("tensorflow", tf.__version__)
+
+
+def torch_requirement() -> str:
+    """The torch minor version the PyTorch ops are built against."""
+    try:
+        import torch
+    except ImportError:
+        return "torch>=2.13"
+    return _minor_pin("torch", torch.__version__)
 
 
 setup(
     name="corrops",
     version=package_version(),
-    description="Fused per-time-step correlation losses (Pearson, CCC) for TensorFlow/Keras",
+    description=(
+        "Fused per-time-step correlation losses (Pearson, CCC) for TensorFlow, Keras, JAX, "
+        "PyTorch and NumPy"
+    ),
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["corrops"],
+    packages=["corrops", "corrops.torch"],
     package_data={"corrops": ["_build_info.json", "*.so"]},
-    ext_modules=[CMakeExtension("corrops._corrops_ops"), CMakeExtension("corrops._corrops_numpy")],
+    ext_modules=[
+        *([CMakeExtension("corrops._corrops_ops")] if have_tensorflow() else []),
+        CMakeExtension("corrops._corrops_numpy"),
+    ],
     cmdclass={"build_ext": CMakeBuild},
-    install_requires=[tensorflow_requirement(), "numpy"],
-    # corrops.jax: the JAX binding is built when jax is importable at build
-    # time (pip install jax first, then corrops without build isolation).
-    extras_require={"jax": [JAX_REQUIREMENT]},
+    install_requires=["numpy"],
+    # A binding is built when its framework is importable at build time: an
+    # isolated build has TensorFlow (pyproject.toml's build requirements);
+    # for jax and torch, install them first, then corrops without build
+    # isolation (README, "Install").
+    extras_require={
+        "tensorflow": [tensorflow_requirement()],
+        "jax": [JAX_REQUIREMENT],
+        "torch": [torch_requirement()],
+    },
     zip_safe=False,
 )

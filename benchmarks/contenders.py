@@ -69,6 +69,22 @@ def _naive_jax(y_true, y_pred, mask=None):
     return jnp.mean(1.0 - d1 * d2 / (den + keras.config.epsilon()), axis=-1)
 
 
+def _naive_torch(y_true, y_pred, mask=None):
+    """_naive_t in torch: the naive formula as a PyTorch user writes it."""
+    if mask is not None:
+        raise ValueError("the naive formula has no mask")
+    d1 = y_true - y_true.mean(dim=1, keepdim=True)
+    d2 = y_pred - y_pred.mean(dim=1, keepdim=True)
+    den = ((d1 * d1).mean(dim=1, keepdim=True) * (d2 * d2).mean(dim=1, keepdim=True)).sqrt()
+    return (1.0 - d1 * d2 / (den + keras.config.epsilon())).mean(dim=-1)
+
+
+def _corrops_torch(y_true, y_pred, mask=None):
+    import corrops.torch
+
+    return corrops.torch.corr_loss(y_true, y_pred, mask=mask)
+
+
 def _corrops_jax(y_true, y_pred, mask=None):
     import corrops.jax
 
@@ -79,8 +95,9 @@ def _corrops_jax(y_true, y_pred, mask=None):
 class Contender:
     name: str
     loss: Callable | None  # (y_true, y_pred, mask) -> per-step loss; None: LOOP_ALONE
-    # "eager", "graph", "xla" or "jax" (loss is a JAX function, run under
-    # jax.jit on JAX's default backend)
+    # "eager", "graph", "xla", "jax" (loss is a JAX function, run under
+    # jax.jit on JAX's default backend), "torch" (a torch function, eager) or
+    # "torch.compile" (the step, loss and mean, under torch.compile)
     mode: str
     supports_mask: bool = True
     device: str | None = None  # graph and XLA: inputs and ops on this device
@@ -151,6 +168,12 @@ CONTENDERS = [
     # engine through jax.ffi).
     Contender("naive JAX jit", _naive_jax, "jax", supports_mask=False),
     Contender("corrops.jax", _corrops_jax, "jax"),
+    # PyTorch users: the naive formula eager and under torch.compile against
+    # corrops.torch (the fused engine as native ops) in both.
+    Contender("naive torch eager", _naive_torch, "torch", supports_mask=False),
+    Contender("naive torch.compile", _naive_torch, "torch.compile", supports_mask=False),
+    Contender("corrops.torch", _corrops_torch, "torch"),
+    Contender("corrops.torch compile", _corrops_torch, "torch.compile"),
 ]
 # The GPU contenders, where there is a GPU (benchmarks/gpu_bench.py, run by
 # scripts/gpu_check.sh): the naive formula and the fused op in a tf.function
@@ -220,6 +243,8 @@ def make_runner(contender: Contender, case: Case, dtype: tf.DType, backward: boo
     xs, ys, masks = make_inputs(case, dtype, k)
     if contender.mode == "jax":
         return _jax_runner(contender, xs, ys, masks, backward), k
+    if contender.mode.startswith("torch"):
+        return _torch_runner(contender, xs, ys, masks, backward), k
 
     def one(x, y, m):
         if contender.loss is None:  # LOOP_ALONE: the iteration's own ops only
@@ -303,6 +328,42 @@ def _jax_runner(contender: Contender, xs, ys, masks, backward: bool) -> Callable
 
     def run():
         return float(loop(xs, ys, masks))
+
+    run()  # compile outside the measurement
+    return run
+
+
+def _torch_runner(contender: Contender, xs, ys, masks, backward: bool) -> Callable:
+    """make_runner's loop for a PyTorch contender: the same K iterations and
+    the same per-iteration result, from Python as a training loop runs them;
+    the gradient by ``backward()`` of the mean. Under torch.compile the step
+    (loss and mean) is compiled, its backward by AOTAutograd."""
+    import torch
+
+    xs, ys = torch.from_numpy(xs.numpy()), torch.from_numpy(ys.numpy())
+    masks = None if masks is None else torch.from_numpy(masks.numpy())
+
+    def step(x, y, m):
+        return contender.loss(x, y, m).float().mean()
+
+    if contender.mode == "torch.compile":
+        step = torch.compile(step, dynamic=False)
+
+    def one(i):
+        y = ys[i].requires_grad_(backward)
+        total = step(xs[i], y, None if masks is None else masks[i])
+        if not backward:
+            return total.detach()
+        total.backward()
+        grad = y.grad
+        y.grad = None
+        return total.detach() + grad[..., :1, :1].sum().float()
+
+    def run():
+        acc = torch.zeros(())
+        for i in range(len(xs)):
+            acc += one(i)
+        return float(acc)
 
     run()  # compile outside the measurement
     return run

@@ -14,6 +14,7 @@ its own framework.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from corrops._build import build_info
@@ -52,7 +53,17 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as err:
+            if err.name not in ("tensorflow", "keras"):
+                raise
+            raise ImportError(
+                f"corrops.{name} needs {err.name}, which is not installed: "
+                "pip install 'corrops[tensorflow]' (the other front ends: corrops.numpy, "
+                "corrops.jax, corrops.torch)"
+            ) from err
+        value = getattr(module, name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f"corrops.{name}")
     else:
@@ -63,3 +74,10 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
+
+
+if "keras" in sys.modules:
+    # Keras finds the classes of a saved .keras file only among registered
+    # ones: with Keras already imported (and so its backend), register
+    # CorrelationLoss and the metrics now, as `import corrops` always did.
+    from corrops import losses, metrics  # noqa: F401

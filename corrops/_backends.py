@@ -6,8 +6,14 @@ the active Keras backend.
 * JAX with the JAX binding built, on the CPU (or a CUDA GPU when the
   binding was built with CUDA): corrops.jax (the fused engine through
   jax.ffi).
-* Anything else (JAX without the binding or on other devices, PyTorch):
-  the keras.ops implementation of the same contract (corrops/_portable.py).
+* PyTorch with the PyTorch ops built: corrops.torch (the fused engine as
+  native ops; tensors on devices the ops have no kernels for run its
+  pure-torch formula).
+* Anything else (JAX without the binding or on other devices, PyTorch
+  without the ops): the keras.ops implementation of the same contract
+  (corrops/_portable.py).
+
+Only the active backend's framework is imported.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 import keras
 
-from corrops import _api, _dispatch, _inputs, _portable
+from corrops import _choice, _contract, _portable
 
 try:  # Keras keeps masks of arrays without attributes (JAX) beside them.
     from keras.src.backend import get_keras_mask as _get_keras_mask
@@ -55,21 +61,39 @@ def _jax_fused_reason() -> str | None:
     return f"JAX's default device is {device}, and the JAX binding has no handlers for it"
 
 
+def _torch_fused_reason() -> str | None:
+    """None when corrops.torch's native ops load, else why not."""
+    from corrops.torch import _library
+
+    return _library.unavailable_reason()
+
+
 def corr_loss(y_true: Any, y_pred: Any, axis: int, mask: Any, method: str, eps: Any) -> Any:
     """Per-step loss on the active backend (see the module doc)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
+        from corrops import _api
+
         return _api.corr_loss(y_true, y_pred, axis=axis, mask=mask, method=method, eps=eps)
     if backend == "jax":
         reason = _jax_fused_reason()
         if reason is None:
             from corrops import jax as corrops_jax
 
-            _dispatch.record("fused", JAX_FUSED)
+            _choice.record("fused", JAX_FUSED)
             return corrops_jax.corr_loss(
-                y_true, y_pred, axis=axis, mask=mask, method=method, eps=_inputs.check_eps(eps)
+                y_true, y_pred, axis=axis, mask=mask, method=method, eps=_contract.check_eps(eps)
             )
-        _dispatch.record(PORTABLE, f"Keras' JAX backend, and {reason}")
+        _choice.record(PORTABLE, f"Keras' JAX backend, and {reason}")
+    elif backend == "torch":
+        reason = _torch_fused_reason()
+        if reason is None:
+            from corrops import torch as corrops_torch
+
+            return corrops_torch.corr_loss(
+                y_true, y_pred, dim=axis, mask=mask, method=method, eps=eps, impl="auto"
+            )
+        _choice.record(PORTABLE, f"Keras' torch backend, and {reason}")
     else:
-        _dispatch.record(PORTABLE, f"Keras' {backend} backend")
+        _choice.record(PORTABLE, f"Keras' {backend} backend")
     return _portable.corr_loss(y_true, y_pred, axis, mask, method, eps)

@@ -40,6 +40,13 @@ def _tf_minor(version: str) -> str:
 
 def _load() -> ModuleType:
     path = library_path()
+    if build_info().get("tf_version") == "" and not path.is_file():
+        raise FusedOpUnavailableError(
+            "this corrops build has no TensorFlow op library: TensorFlow was not importable "
+            "when corrops was built. Install TensorFlow, then rebuild corrops where its build "
+            "sees it: pip install --no-build-isolation 'corrops[tensorflow]' (or "
+            "'.[tensorflow]' from a source tree)"
+        )
     if not path.is_file():
         raise FusedOpUnavailableError(
             f"the corrops op library {path} does not exist (build it with "

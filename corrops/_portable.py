@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from corrops import _inputs, _layout, _row_formula
+from corrops import _contract, _layout, _row_formula
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -107,7 +107,7 @@ class _Rows(NamedTuple):
 
 def _rows(y_true: Any, y_pred: Any, axis: Any, mask: Any, method: Any, eps: Any) -> _Rows:
     """The arguments checked and reshaped, and the rows' statistics."""
-    method, eps = _inputs.check_method(method), _inputs.check_eps(eps)
+    method, eps = _contract.check_method(method), _contract.check_eps(eps)
     c = canonicalize(y_true, y_pred, axis, mask)
     out_dtype = _dtype(c.y)
     acc = _accumulation_dtype(out_dtype)

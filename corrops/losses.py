@@ -8,7 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from corrops import _backends, _inputs, _layout, _ragged
+from corrops import _backends, _contract, _layout
 
 # The Keras mask of y_pred, captured before Loss.__call__ casts y_pred (a cast
 # makes a new tensor without the mask).
@@ -52,9 +52,9 @@ class CorrelationLoss(keras.losses.Loss):
         name: str | None = None,
         dtype: Any = None,
     ) -> None:
-        method = _inputs.check_method(method)
+        method = _contract.check_method(method)
         if eps is not None:
-            eps = _inputs.check_eps(eps)
+            eps = _contract.check_eps(eps)
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError(f"axis must be an int, got {axis!r}")
         super().__init__(
@@ -65,7 +65,11 @@ class CorrelationLoss(keras.losses.Loss):
         self.axis = axis
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        padded = _ragged.pad(y_true, y_pred, self.axis, None) if _backends.is_tensorflow() else None
+        padded = None
+        if _backends.is_tensorflow():
+            from corrops import _ragged
+
+            padded = _ragged.pad(y_true, y_pred, self.axis, None)
         if padded is not None:
             # Ragged sequences as padded ones with the Keras mask of their
             # steps: the statistics and Keras' reduction see only real steps.

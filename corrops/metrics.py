@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import ops
 
-from corrops import _backends, _contract, _inputs, _portable
+from corrops import _backends, _contract, _portable
 
 MODES = ("per_sequence", "pooled")
 
@@ -100,6 +100,8 @@ def _canonical_rows(y_true: Any, y_pred: Any, axis: int) -> _Rows:
     mask = _backends.keras_mask(y_pred)
     if _backends.is_tensorflow():  # may have dynamic shapes: the TF front end's reshape
         import tensorflow as tf
+
+        from corrops import _inputs
 
         c = _inputs.canonicalize(y_true, y_pred, axis, mask, "pearson", 1.0)
         shape3 = tf.shape(c.x, out_type=tf.int64)[:3]

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Packaging check: `pip install .` (isolated build, TF from the build
-# requirements) into a fresh virtualenv, then use corrops from outside the
-# source tree: the fused op must load and agree with the fallback, eagerly
-# and as an XLA custom call. The wheel is built without CUDA
-# (CORROPS_CUDA=off), as on a machine without nvcc; the test suite's build
-# covers the CUDA kernels.
+# Packaging check, two fresh virtualenvs, corrops used from outside the
+# source tree:
+# 1. `pip install '.[tensorflow]'` (isolated build, TF from the build
+#    requirements): the fused op must load and agree with the fallback,
+#    eagerly and as an XLA custom call.
+# 2. Without TensorFlow (`pip install --no-build-isolation .` where only the
+#    build tools are installed): numpy is the only dependency, corrops.numpy
+#    works, and the TensorFlow names say what to install.
+# Both are built without CUDA (CORROPS_CUDA=off), as on a machine without
+# nvcc; the test suite's build covers the CUDA kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/quiet.sh
@@ -12,8 +16,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --upgrade pip
-echo "packaging check: pip install . into a fresh virtualenv (an isolated build, without CUDA)"
-heartbeat "installing" env CORROPS_CUDA=off "$work/venv/bin/python" -m pip install --quiet .
+src=$PWD
+echo "packaging check: pip install '.[tensorflow]' into a fresh virtualenv (an isolated build, without CUDA)"
+heartbeat "installing" env CORROPS_CUDA=off "$work/venv/bin/python" -m pip install --quiet ".[tensorflow]"
 cd "$work"
 TF_CPP_MIN_LOG_LEVEL=3 "$work/venv/bin/python" - <<'PY'
 import numpy as np
@@ -38,4 +43,35 @@ def in_xla(a, b):
 np.testing.assert_array_equal(in_xla(x, y).numpy(), fused)
 assert corrops.last_choice()["reason"].startswith("fused (XLA custom call)"), corrops.last_choice()
 print("packaging: installed wheel OK (CPU only), built for TF", corrops.build_info()["tf_version"])
+PY
+
+echo "packaging check: a build without TensorFlow (pip install --no-build-isolation . beside numpy and the build tools)"
+python3 -m venv "$work/bare"
+"$work/bare/bin/python" -m pip install --quiet --upgrade pip
+"$work/bare/bin/python" -m pip install --quiet setuptools wheel cmake pybind11 numpy
+heartbeat "installing" env CORROPS_CUDA=off "$work/bare/bin/python" -m pip install --quiet \
+  --no-build-isolation "$src"
+"$work/bare/bin/python" - <<'PY'
+import sys
+
+import numpy as np
+
+import corrops
+import corrops.numpy as cnp
+
+assert "site-packages" in corrops.__file__, corrops.__file__
+info = corrops.build_info()
+assert info["tf_version"] == "" and not info["torch"], info
+x, y = np.random.default_rng(0).random((2, 4, 30))
+r = np.array([np.corrcoef(a, b)[0, 1] for a, b in zip(x, y, strict=True)])
+np.testing.assert_allclose(cnp.corrcoef(x, y), r, rtol=1e-5)
+np.testing.assert_allclose(cnp.corr_loss(x, y).mean(axis=1), 1 - r, rtol=1e-5)
+try:
+    corrops.corr_loss
+except ImportError as err:
+    assert "corrops[tensorflow]" in str(err), err
+else:
+    raise AssertionError("corrops.corr_loss without TensorFlow did not raise")
+assert not {"tensorflow", "jax", "torch"} & set(sys.modules)
+print("packaging: TensorFlow-free install OK (corrops.numpy; numpy the only dependency)")
 PY

@@ -16,7 +16,8 @@ On a machine with an NVIDIA GPU (nvidia-smi lists one):
      against the kernels' own host execution;
   3. the GPU tests of the suite: TensorFlow's GPU kernels and XLA custom calls
      (tests/test_cuda.py), JAX's CUDA handlers (tests/test_jax.py, when JAX
-     has a GPU);
+     has a GPU), the PyTorch ops' CUDA kernels (tests/test_torch.py, when
+     torch is a CUDA build);
   4. benchmarks/gpu_bench.py: the fused op against the naive formula on the
      GPU (tf.function and XLA; corrops.jax against jax.jit), with the
      achieved bandwidth as a fraction of the device's x + y bandwidth;
@@ -75,8 +76,9 @@ if build/cmake/cuda_engine_check > "$logs/cuda_engine_check.txt"; then engine="p
   grep -v '^ok' "$logs/cuda_engine_check.txt" | head -n 40
 fi
 tail -n 1 "$logs/cuda_engine_check.txt"
-echo "== GPU tests: tests/test_cuda.py, tests/test_jax.py"
-if .venv/bin/python -m pytest tests/test_cuda.py tests/test_jax.py -q -p no:cacheprovider \
+echo "== GPU tests: tests/test_cuda.py, tests/test_jax.py, tests/test_torch.py"
+if .venv/bin/python -m pytest tests/test_cuda.py tests/test_jax.py tests/test_torch.py -q \
+  -p no:cacheprovider \
   -rs > "$logs/pytest.txt" 2>&1; then tests="passed"; else
   tests="FAILED"
   failed=1

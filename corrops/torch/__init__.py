@@ -2,8 +2,9 @@
 
 They run the fused engine as native ops (``corrops::corr_loss_forward`` and
 ``corrops::corr_loss_backward``, registered with TORCH_LIBRARY; see
-corrops/torch/_library.py) on CPU tensors, using torch's intra-op threads;
-results do not depend on the thread count. The ops have fake kernels and
+corrops/torch/_library.py): on CPU tensors using torch's intra-op threads,
+results not depending on the thread count; on CUDA tensors, in a build with
+CUDA, the CUDA kernels on torch's current stream. The ops have fake kernels and
 registered autograd, so they work in eager mode, under ``torch.compile``
 (``fullgraph=True``, dynamic shapes) and ``torch.export``, and to any order of
 derivatives (beyond the first through the formula). Where the ops cannot run
@@ -126,8 +127,11 @@ def _choose(impl: Any, device: torch.device) -> str:
         choice, reason = "torch", "impl='torch' requested"
     else:
         reason = _library.unavailable_reason()
-        if reason is None and device.type != "cpu":
-            reason = f"the tensors are on {device.type}, and the PyTorch ops have CPU kernels only"
+        if reason is None and device.type not in _library.platforms():
+            reason = (
+                f"the tensors are on {device.type}, and this build's PyTorch ops have kernels "
+                f"for {', '.join(_library.platforms())} only"
+            )
         if reason is not None and impl == "fused":
             raise _build.FusedOpUnavailableError(f"impl='fused' cannot run: {reason}")
         choice, reason = ("torch", reason) if reason is not None else ("fused", FUSED)

@@ -1,4 +1,5 @@
-"""The native PyTorch ops (csrc/torch, ``_corrops_torch.so``): loading, and
+"""The native PyTorch ops (csrc/torch, ``_corrops_torch.so``; CPU kernels,
+and CUDA kernels in a build with CUDA): loading, and
 what torch needs around them: fake kernels (shapes for torch.compile and
 torch.export) and autograd.
 
@@ -16,7 +17,6 @@ differentiated by torch.func, as on the TensorFlow side.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import torch
@@ -31,9 +31,8 @@ def library_path() -> Any:
     return _build.sibling_library(LIBRARY_NAME)
 
 
-@functools.cache
-def unavailable_reason() -> str | None:
-    """None when the native ops are loaded (loading them once), else why not."""
+def _load() -> str | None:
+    """Loads the ops (at import of corrops.torch); None, or why they cannot load."""
     info = _build.build_info()
     path = library_path()
     if not info.get("torch") or not path.exists():
@@ -51,6 +50,18 @@ def unavailable_reason() -> str | None:
         return f"loading {path} failed: {err}"
     _register()
     return None
+
+
+def platforms() -> tuple[str, ...]:
+    """The devices the ops have kernels for: "cpu", and "cuda" in a build
+    with CUDA (csrc/torch/corr_loss_torch_cuda.cc)."""
+    return _PLATFORMS
+
+
+def unavailable_reason() -> str | None:
+    """None when the native ops are loaded, else why not. A plain read of
+    the load's outcome, so that torch.compile traces it as a constant."""
+    return _REASON
 
 
 def _register() -> None:
@@ -126,3 +137,7 @@ def _backward_backward(ctx: Any, ggx: torch.Tensor, ggy: torch.Tensor) -> tuple:
     _, vjp2 = torch.func.vjp(first, grad, y_true, y_pred)
     dgrad, dx, dy = vjp2((ggx, ggy))
     return dgrad, dx, dy, None, None, None, None
+
+
+_REASON = _load()
+_PLATFORMS = tuple(_build.build_info().get("torch_platforms", ["cpu"])) if _REASON is None else ()

@@ -1,8 +1,9 @@
-// PyTorch ops over csrc/core (TORCH_LIBRARY): corrops::corr_loss_forward and
-// corrops::corr_loss_backward on CPU tensors in the canonical layout. They
-// validate, allocate and spread the engine's work units over torch's
-// intra-op threads; no math here. corrops/torch/ registers their fake
-// kernels and autograd, and reshapes user tensors to this layout.
+// PyTorch ops over csrc/core (TORCH_LIBRARY): the schemas of
+// corrops::corr_loss_forward and corrops::corr_loss_backward, and their CPU
+// kernels on tensors in the canonical layout. The kernels validate, allocate
+// and spread the engine's work units over torch's intra-op threads; no math
+// here. The CUDA kernels are in corr_loss_torch_cuda.cc; corrops/torch/
+// registers the fake kernels and autograd, and reshapes user tensors.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -15,47 +16,19 @@
 #include <string>
 
 #include "core/cpu_dispatch.h"
-#include "core/validate.h"
+#include "torch/torch_checks.h"
 
 namespace corrops {
 namespace {
 
+using torch_ops::CheckBackward;
+using torch_ops::CheckInputs;
+using torch_ops::MethodOf;
+using torch_ops::Require;
+
 // Below this many elements a call runs on the calling thread only (thread
 // start-up costs more than the work).
 constexpr int64_t kParallelThreshold = 1 << 16;
-
-// core/validate.h's message as a ValueError in Python.
-void Require(const std::string& message) { TORCH_CHECK_VALUE(message.empty(), message); }
-
-Dims DimsOf(const at::Tensor& t) { return Dims(t.sizes().begin(), t.sizes().end()); }
-
-Method MethodOf(const std::string& name) {
-  Method method = Method::kPearson;
-  Require(ParseMethod(name, &method));
-  return method;
-}
-
-void RequireDense(const at::Tensor& t, const char* name, at::ScalarType dtype) {
-  TORCH_CHECK_VALUE(t.device().is_cpu(), name, " must be a CPU tensor, got ", t.device());
-  TORCH_CHECK_TYPE(t.scalar_type() == dtype, name, " must have dtype ", dtype, ", got ",
-                   t.scalar_type());
-  TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous");
-}
-
-Layout CheckInputs(const at::Tensor& x, const at::Tensor& y,
-                   const std::optional<at::Tensor>& mask) {
-  TORCH_CHECK_TYPE(y.scalar_type() == at::kFloat || y.scalar_type() == at::kDouble,
-                   "y_pred must be float32 or float64, got ", y.scalar_type());
-  RequireDense(x, "y_true", y.scalar_type());
-  RequireDense(y, "y_pred", y.scalar_type());
-  Layout l;
-  Require(CheckData(DimsOf(x), DimsOf(y), &l));
-  if (mask) {
-    RequireDense(*mask, "mask", at::kBool);
-    Require(CheckMask(DimsOf(*mask), /*has_mask=*/true, l, y.dim()));
-  }
-  return l;
-}
 
 // fn(begin, end) over [0, units) on torch's intra-op threads. Each unit is
 // computed by one thread alone, so results do not depend on the thread count.
@@ -98,11 +71,7 @@ std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Te
   const Method m = MethodOf(method);
   Require(CheckEps(eps));
   const Layout l = CheckInputs(y_true, y_pred, mask);
-  RequireDense(grad, "grad", y_pred.scalar_type());
-  bool time_const = false;
-  Require(CheckGrad(DimsOf(grad), l, y_pred.dim(), &time_const));
-  RequireDense(stats, "stats", at::kDouble);
-  Require(CheckStats(DimsOf(stats), l));
+  const bool time_const = CheckBackward(grad, stats, l, y_pred);
   at::Tensor grad_true = at::empty(y_true.sizes(), y_true.options());
   at::Tensor grad_pred = at::empty(y_pred.sizes(), y_pred.options());
   const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;

@@ -311,6 +311,8 @@ def test_fit_with_jit_compile(rng, method):
     choice = corrops.last_choice()
     if BACKEND == "jax" and corrops.build_info().get("jax"):
         assert choice["impl"] == "fused" and "JAX FFI" in choice["reason"]
+    elif BACKEND == "torch" and corrops.build_info().get("torch"):
+        assert choice["impl"] == "fused" and "PyTorch op" in choice["reason"]
     elif BACKEND == "tensorflow":
         assert choice["impl"] == "fused"
     else:
@@ -368,6 +370,24 @@ if BACKEND == "jax":  # the JAX backend's choice between two implementations
         fused = _np(_class_loss(x, y, 1, mask, "ccc"))
         assert corrops.last_choice()["impl"] == "fused"
         monkeypatch.setattr(_backends, "_jax_fused_reason", lambda: "the JAX binding is not built")
+        portable = _np(_class_loss(x, y, 1, mask, "ccc"))
+        choice = corrops.last_choice()
+        assert choice["impl"] == "keras.ops" and "not built" in choice["reason"]
+        np.testing.assert_allclose(portable, fused, rtol=1e-5, atol=1e-5)
+
+
+if BACKEND == "torch":  # the torch backend's choice between two implementations
+
+    def test_torch_without_the_ops_uses_keras_ops(rng, monkeypatch):
+        # A build without the PyTorch ops: the loss class runs the keras.ops
+        # implementation, and says so.
+        from corrops import _backends
+
+        x, y, mask = sequence_data(rng, (4, 30, 2), 1, True)
+        x, y = x.astype(np.float32), y.astype(np.float32)
+        fused = _np(_class_loss(x, y, 1, mask, "ccc"))
+        assert corrops.last_choice()["impl"] == "fused"
+        monkeypatch.setattr(_backends, "_torch_fused_reason", lambda: "the ops are not built")
         portable = _np(_class_loss(x, y, 1, mask, "ccc"))
         choice = corrops.last_choice()
         assert choice["impl"] == "keras.ops" and "not built" in choice["reason"]

@@ -1,0 +1,101 @@
+// The CUDA kernels of the PyTorch ops: corrops::corr_loss_forward and
+// corrops::corr_loss_backward on CUDA tensors, launched by csrc/cuda's
+// launchers on torch's current stream of the tensors' device, with scratch
+// memory from torch's caching allocator. Only device-generic c10 headers are
+// used (the current stream through c10's device guard interface), so this
+// compiles against any torch build; it runs where torch has CUDA.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+#include <torch/library.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "cuda/corr_loss_cuda.h"
+#include "torch/torch_checks.h"
+
+namespace corrops {
+namespace {
+
+using torch_ops::CheckBackward;
+using torch_ops::CheckInputs;
+using torch_ops::MethodOf;
+using torch_ops::Require;
+
+cudaStream_t CurrentStream(const at::Device& device) {
+  const c10::impl::VirtualGuardImpl guard(device.type());
+  return static_cast<cudaStream_t>(guard.getStream(device).native_handle());
+}
+
+void Launched(cudaError_t err) {
+  TORCH_CHECK(err == cudaSuccess, "corrops CUDA kernel failed: ", cudaGetErrorString(err));
+}
+
+// `bytes` of device scratch from torch's allocator (an empty tensor for 0).
+at::Tensor Scratch(size_t bytes, const at::Tensor& like) {
+  return at::empty({static_cast<int64_t>(bytes)}, like.options().dtype(at::kByte));
+}
+
+template <typename Fn>
+void ByDtype(at::ScalarType dtype, Fn fn) {
+  if (dtype == at::kDouble) return fn(double{});
+  fn(float{});
+}
+
+std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::Tensor& y_pred,
+                                           const std::optional<at::Tensor>& mask,
+                                           const std::string& method, double eps) {
+  const Method m = MethodOf(method);
+  Require(CheckEps(eps));
+  const Layout l = CheckInputs(y_true, y_pred, mask);
+  const c10::DeviceGuard device_guard(y_pred.device());
+  at::Tensor loss = at::empty(LossDims(l, y_pred.dim()), y_pred.options());
+  at::Tensor stats =
+      at::empty({l.outer, l.inner(), kStatsPerRow}, y_pred.options().dtype(at::kDouble));
+  const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;
+  ByDtype(y_pred.scalar_type(), [&](auto zero) {
+    using T = decltype(zero);
+    at::Tensor scratch = Scratch(cuda::forward_scratch_bytes<T>(l), y_pred);
+    Launched(cuda::corr_loss_forward<T>(
+        l, m, eps, y_true.const_data_ptr<T>(), y_pred.const_data_ptr<T>(), mk,
+        loss.mutable_data_ptr<T>(), stats.mutable_data_ptr<double>(),
+        scratch.numel() ? scratch.mutable_data_ptr() : nullptr, CurrentStream(y_pred.device())));
+  });
+  return {loss, stats};
+}
+
+std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Tensor& y_true,
+                                            const at::Tensor& y_pred,
+                                            const std::optional<at::Tensor>& mask,
+                                            const at::Tensor& stats, const std::string& method,
+                                            double eps) {
+  const Method m = MethodOf(method);
+  Require(CheckEps(eps));
+  const Layout l = CheckInputs(y_true, y_pred, mask);
+  const bool time_const = CheckBackward(grad, stats, l, y_pred);
+  const c10::DeviceGuard device_guard(y_pred.device());
+  at::Tensor grad_true = at::empty(y_true.sizes(), y_true.options());
+  at::Tensor grad_pred = at::empty(y_pred.sizes(), y_pred.options());
+  const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;
+  ByDtype(y_pred.scalar_type(), [&](auto zero) {
+    using T = decltype(zero);
+    at::Tensor scratch = Scratch(cuda::backward_scratch_bytes<T>(l, time_const), y_pred);
+    Launched(cuda::corr_loss_backward<T>(
+        l, m, eps, grad.const_data_ptr<T>(), y_true.const_data_ptr<T>(), y_pred.const_data_ptr<T>(),
+        mk, stats.const_data_ptr<double>(), grad_true.mutable_data_ptr<T>(),
+        grad_pred.mutable_data_ptr<T>(), time_const,
+        scratch.numel() ? scratch.mutable_data_ptr() : nullptr, CurrentStream(y_pred.device())));
+  });
+  return {grad_true, grad_pred};
+}
+
+}  // namespace
+}  // namespace corrops
+
+TORCH_LIBRARY_IMPL(corrops, CUDA, m) {
+  m.impl("corr_loss_forward", &corrops::Forward);
+  m.impl("corr_loss_backward", &corrops::Backward);
+}

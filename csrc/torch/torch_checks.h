@@ -1,0 +1,66 @@
+// Argument checks of the PyTorch ops, shared by their CPU and CUDA kernels:
+// core/validate.h's checks on torch tensors, each failure a ValueError or
+// TypeError in Python naming the operand.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <optional>
+#include <string>
+
+#include "core/row_math.h"
+#include "core/validate.h"
+
+namespace corrops {
+namespace torch_ops {
+
+inline void Require(const std::string& message) { TORCH_CHECK_VALUE(message.empty(), message); }
+
+inline Dims DimsOf(const at::Tensor& t) { return Dims(t.sizes().begin(), t.sizes().end()); }
+
+inline Method MethodOf(const std::string& name) {
+  Method method = Method::kPearson;
+  Require(ParseMethod(name, &method));
+  return method;
+}
+
+// A dense operand of `dtype` on `device`.
+inline void RequireDense(const at::Tensor& t, const char* name, at::ScalarType dtype,
+                         const at::Device& device) {
+  TORCH_CHECK_VALUE(t.device() == device, name, " must be on ", device, ", got ", t.device());
+  TORCH_CHECK_TYPE(t.scalar_type() == dtype, name, " must have dtype ", dtype, ", got ",
+                   t.scalar_type());
+  TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous");
+}
+
+// The data (float32 or float64, y_pred's device) and the mask; the layout.
+inline Layout CheckInputs(const at::Tensor& x, const at::Tensor& y,
+                          const std::optional<at::Tensor>& mask) {
+  TORCH_CHECK_TYPE(y.scalar_type() == at::kFloat || y.scalar_type() == at::kDouble,
+                   "y_pred must be float32 or float64, got ", y.scalar_type());
+  RequireDense(x, "y_true", y.scalar_type(), y.device());
+  RequireDense(y, "y_pred", y.scalar_type(), y.device());
+  Layout l;
+  Require(CheckData(DimsOf(x), DimsOf(y), &l));
+  if (mask) {
+    RequireDense(*mask, "mask", at::kBool, y.device());
+    Require(CheckMask(DimsOf(*mask), /*has_mask=*/true, l, y.dim()));
+  }
+  return l;
+}
+
+// The backward's upstream gradient and stats; returns whether the gradient
+// is constant along time (the compact form).
+inline bool CheckBackward(const at::Tensor& grad, const at::Tensor& stats, const Layout& l,
+                          const at::Tensor& y) {
+  RequireDense(grad, "grad", y.scalar_type(), y.device());
+  bool time_const = false;
+  Require(CheckGrad(DimsOf(grad), l, y.dim(), &time_const));
+  RequireDense(stats, "stats", at::kDouble, y.device());
+  Require(CheckStats(DimsOf(stats), l));
+  return time_const;
+}
+
+}  // namespace torch_ops
+}  // namespace corrops

@@ -1,0 +1,382 @@
+"""corrops.torch: the native ops (opcheck), gradients to second order in
+float64 (gradcheck, gradgradcheck), parity with corrops.numpy over dtypes,
+shape classes, masks, methods and dims, torch.compile and torch.export,
+bad inputs, determinism over thread counts, and the pure-torch fallback.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import corrops  # noqa: E402
+import corrops.numpy as cnp  # noqa: E402
+import corrops.torch as ct  # noqa: E402
+from corrops.torch import _library  # noqa: E402
+from tests.helpers import sequence_data  # noqa: E402
+
+if not ct.available():  # a build without the ops is a failure in CI, as for the TF op
+    pytest.fail(f"corrops.torch's native ops did not load: {_library.unavailable_reason()}")
+
+METHODS = ["pearson", "ccc"]
+# (shape, dim): (B, T), (B, T, C), 4-D with groups, time not on axis 1.
+SHAPES = [((3, 17), 1), ((4, 9, 3), 1), ((2, 6, 3, 2), 1), ((5, 3, 2), 0), ((2, 3, 11, 2), 2)]
+IMPLS = ["fused", "torch"]
+
+
+def _data(shape, dim, masked, seed=0):
+    x, y, mask = sequence_data(np.random.default_rng(seed), shape, dim, masked)
+    return x, y, mask
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+@pytest.mark.parametrize(("shape", "dim"), SHAPES, ids=str)
+def test_matches_numpy_front_end(shape, dim, masked, method, impl):
+    # The fused op runs the engine corrops.numpy runs: bitwise in float32 and
+    # float64; the formula agrees to rounding.
+    x, y, mask = _data(shape, dim, masked)
+    for dtype in (np.float32, np.float64):
+        want = cnp.corr_loss(x.astype(dtype), y.astype(dtype), axis=dim, mask=mask, method=method)
+        t_mask = None if mask is None else torch.from_numpy(mask)
+        got = ct.corr_loss(
+            torch.from_numpy(x.astype(dtype)),
+            torch.from_numpy(y.astype(dtype)),
+            dim=dim,
+            mask=t_mask,
+            method=method,
+            impl=impl,
+        )
+        assert got.dtype == torch.from_numpy(want).dtype and got.shape == want.shape
+        if impl == "fused":
+            np.testing.assert_array_equal(got.numpy(), want)
+        else:
+            tol = 1e-12 if dtype == np.float64 else 2e-5
+            np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol)
+        coef = ct.corrcoef(
+            torch.from_numpy(x.astype(dtype)),
+            torch.from_numpy(y.astype(dtype)),
+            dim=dim,
+            mask=t_mask,
+            method=method,
+            impl=impl,
+        )
+        want_coef = cnp.corrcoef(
+            x.astype(dtype), y.astype(dtype), axis=dim, mask=mask, method=method
+        )
+        tol = 1e-12 if dtype == np.float64 else 3e-5
+        np.testing.assert_allclose(coef.numpy(), want_coef, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_types_computed_in_float32(dtype):
+    # Half inputs are widened to float32, computed, and rounded back, as
+    # corrops.numpy does for float16: bitwise the float32 result rounded.
+    x, y, mask = _data((4, 40, 2), 1, True)
+    xt, yt = torch.from_numpy(x).to(dtype), torch.from_numpy(y).to(dtype)
+    got = ct.corr_loss(xt, yt, mask=torch.from_numpy(mask))
+    assert got.dtype == dtype
+    want = cnp.corr_loss(xt.float().numpy(), yt.float().numpy(), mask=mask)
+    assert torch.equal(got, torch.from_numpy(want).to(dtype))
+    formula = ct.corr_loss(xt, yt, mask=torch.from_numpy(mask), impl="torch")
+    torch.testing.assert_close(formula.float(), got.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_y_true_cast_to_y_pred_dtype_and_rank_two_against_channels():
+    x, y, _ = _data((3, 20, 1), 1, False)
+    got = ct.corr_loss(torch.from_numpy(x[..., 0]), torch.from_numpy(y).float())
+    assert got.dtype == torch.float32 and got.shape == (3, 20)
+    want = cnp.corr_loss(x[..., 0].astype(np.float32), y.astype(np.float32))
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_non_contiguous_inputs():
+    x, y, mask = _data((6, 30, 4), 1, True)
+    base = ct.corr_loss(torch.from_numpy(x), torch.from_numpy(y), mask=torch.from_numpy(mask))
+    # The same values behind transposed and strided views.
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(1, 0, 2))).transpose(0, 1)
+    yt = torch.from_numpy(np.repeat(y, 2, axis=2))[..., ::2]
+    mt = torch.from_numpy(np.ascontiguousarray(mask.T)).T
+    assert not (xt.is_contiguous() or yt.is_contiguous() or mt.is_contiguous())
+    assert torch.equal(ct.corr_loss(xt, yt, mask=mt), base)
+
+
+def test_integer_and_float_masks_as_bool():
+    x, y, mask = _data((3, 12), 1, True)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    want = ct.corr_loss(xt, yt, mask=torch.from_numpy(mask))
+    for m in (torch.from_numpy(mask).int(), torch.from_numpy(mask).double()):
+        assert torch.equal(ct.corr_loss(xt, yt, mask=m), want)
+
+
+# ---------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+@pytest.mark.parametrize(("shape", "dim"), [((3, 7), 1), ((2, 5, 2), 1), ((4, 3, 2), 0)], ids=str)
+def test_gradcheck_and_gradgradcheck(shape, dim, masked, method, impl):
+    x, y, mask = _data(shape, dim, masked)
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = torch.from_numpy(y).requires_grad_()
+    m = None if mask is None else torch.from_numpy(mask)
+
+    def loss(a, b):
+        return ct.corr_loss(a, b, dim=dim, mask=m, method=method, impl=impl)
+
+    def coef(a, b):
+        return ct.corrcoef(a, b, dim=dim, mask=m, method=method, impl=impl)
+
+    assert torch.autograd.gradcheck(loss, (xt, yt))
+    assert torch.autograd.gradgradcheck(loss, (xt, yt))
+    assert torch.autograd.gradcheck(coef, (xt, yt))
+
+
+def test_gradient_of_a_mean_uses_the_time_constant_path():
+    # loss.mean()'s gradient is one value broadcast along time: the backward
+    # op gets its time-1 slice (bitwise what the op gives for that slice), and
+    # agrees with a dense upstream gradient to rounding.
+    x, y, mask = _data((4, 50, 3), 1, True)
+    m = torch.from_numpy(mask)
+    grads = []
+    for dense in (False, True):
+        xt = torch.from_numpy(x).requires_grad_()
+        yt = torch.from_numpy(y).requires_grad_()
+        loss = ct.corr_loss(xt, yt, mask=m)
+        upstream = torch.full_like(loss, 1.0 / loss.numel())
+        if not dense:
+            upstream = upstream[:, :1].expand_as(loss)
+        loss.backward(upstream)
+        grads.append((xt.grad, yt.grad))
+    for a, b in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
+    x4, y4, m3 = (torch.from_numpy(a).unsqueeze(2) for a in (x, y, mask))
+    _loss, stats = torch.ops.corrops.corr_loss_forward(x4, y4, m3, "pearson", 1e-7)
+    g = torch.full((4, 1, 1), 1.0 / 200, dtype=torch.float64)
+    gx, gy = torch.ops.corrops.corr_loss_backward(g, x4, y4, m3, stats, "pearson", 1e-7)
+    assert torch.equal(gx.squeeze(2), grads[0][0]) and torch.equal(gy.squeeze(2), grads[0][1])
+
+
+def test_third_derivative_through_the_formula():
+    # The backward op's gradient is the formula differentiated by torch.func,
+    # itself differentiable: third derivatives match the formula path.
+    x, y, _ = _data((2, 6), 1, False)
+    outs = []
+    for impl in IMPLS:
+        yt = torch.from_numpy(y).requires_grad_()
+        v = torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).reshape(2, 6)
+        (g,) = torch.autograd.grad(ct.corr_loss(x, yt, impl=impl).sum(), yt, create_graph=True)
+        (h,) = torch.autograd.grad((g * v).sum(), yt, create_graph=True)
+        (t,) = torch.autograd.grad((h * v).sum(), yt)
+        outs.append(t)
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("context", ["no_grad", "inference_mode"])
+def test_no_autograd_state_without_grad(context):
+    x, y, _ = _data((3, 20), 1, False)
+    xt = torch.from_numpy(x).requires_grad_()
+    with getattr(torch, context)():
+        loss = ct.corr_loss(xt, torch.from_numpy(y))
+    assert loss.grad_fn is None and not loss.requires_grad
+
+
+# ---------------------------------------------------------------- the ops
+
+
+def test_opcheck_both_ops():
+    rng = np.random.default_rng(3)
+    for masked in (False, True):
+        x = torch.from_numpy(rng.normal(size=(2, 9, 2, 3)))
+        y = torch.from_numpy(rng.normal(size=(2, 9, 2, 3)))
+        mask = torch.from_numpy(rng.random((2, 9, 2)) > 0.3) if masked else None
+        for method in METHODS:
+            args = (x, y, mask, method, 1e-7)
+            torch.library.opcheck(torch.ops.corrops.corr_loss_forward, args)
+            _loss, stats = torch.ops.corrops.corr_loss_forward(*args)
+            for grad in (torch.ones(2, 9, 2, dtype=torch.float64), torch.ones(2, 1, 2).double()):
+                torch.library.opcheck(
+                    torch.ops.corrops.corr_loss_backward,
+                    (grad, x, y, mask, stats, method, 1e-7),
+                )
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    # Work units are computed by one thread each: bitwise equal for 1 and 2
+    # threads, on inputs large enough to be split.
+    x, y, mask = _data((16, 8192, 2), 1, True)
+    xt, yt, m = torch.from_numpy(x), torch.from_numpy(y).requires_grad_(), torch.from_numpy(mask)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            loss = ct.corr_loss(xt, yt, mask=m)
+            (g,) = torch.autograd.grad(loss.mean(), yt)
+            results.append((loss, g))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+# ---------------------------------------------------------------- torch.compile, export
+
+
+@pytest.mark.slow
+def test_torch_compile_fullgraph_dynamic_batch():
+    torch._dynamo.reset()
+
+    def step(a, b, m):
+        return ct.corr_loss(a, b, mask=m, method="ccc").mean()
+
+    compiled = torch.compile(step, fullgraph=True, dynamic=True)
+    for batch in (4, 7):
+        x, y, mask = _data((batch, 33, 2), 1, True, seed=batch)
+        m = torch.from_numpy(mask)
+        ye = torch.from_numpy(y).requires_grad_()
+        yc = torch.from_numpy(y).requires_grad_()
+        eager = step(torch.from_numpy(x), ye, m)
+        got = compiled(torch.from_numpy(x), yc, m)
+        torch.testing.assert_close(got, eager, rtol=1e-12, atol=1e-12)
+        eager.backward()
+        got.backward()
+        torch.testing.assert_close(yc.grad, ye.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_torch_export_holds_the_native_op():
+    class Loss(torch.nn.Module):
+        def forward(self, a, b):
+            return ct.corr_loss(a, b)
+
+    x, y, _ = _data((4, 20, 1), 1, False)
+    batch = torch.export.Dim("batch", min=2)
+    exported = torch.export.export(
+        Loss(), (torch.from_numpy(x), torch.from_numpy(y)), dynamic_shapes=({0: batch}, {0: batch})
+    )
+    assert "corrops.corr_loss_forward" in str(exported.graph)
+    x2, y2, _ = _data((6, 20, 1), 1, False, seed=1)
+    got = exported.module()(torch.from_numpy(x2), torch.from_numpy(y2))
+    np.testing.assert_array_equal(got.numpy(), cnp.corr_loss(x2, y2))
+
+
+# ---------------------------------------------------------------- choice, errors
+
+
+def test_last_choice_and_the_fallback(monkeypatch):
+    x, y, _ = _data((2, 10), 1, False)
+    ct.corr_loss(x, y)
+    assert corrops.last_choice()["impl"] == "fused"
+    ct.corr_loss(x, y, impl="torch")
+    assert corrops.last_choice() == {"impl": "torch", "reason": "impl='torch' requested"}
+    monkeypatch.setattr(_library, "unavailable_reason", lambda: "the ops are not built")
+    ct.corr_loss(x, y)
+    assert corrops.last_choice() == {"impl": "torch", "reason": "the ops are not built"}
+    with pytest.raises(corrops.FusedOpUnavailableError, match="the ops are not built"):
+        ct.corr_loss(x, y, impl="fused")
+    monkeypatch.setenv("CORROPS_IMPL", "torch")
+    monkeypatch.undo()
+
+
+def test_meta_tensors_use_the_formula():
+    # A device the ops have no kernels for runs the formula (shapes only here).
+    x = torch.empty(3, 10, 2, device="meta")
+    assert ct.corr_loss(x, x).shape == (3, 10)
+    assert corrops.last_choice()["impl"] == "torch"
+    with pytest.raises(corrops.FusedOpUnavailableError, match="kernels for cpu"):
+        ct.corr_loss(x, x, impl="fused")
+
+
+BAD = [
+    (dict(method="spearman"), ValueError, "method must be one of"),
+    (dict(eps=0.0), ValueError, "eps must be finite and > 0"),
+    (dict(eps="1"), TypeError, "eps must be a real number"),
+    (dict(dim=2), ValueError, "axis 2 is the channel axis"),
+    (dict(dim=1.0), TypeError, "axis must be an int"),
+    (dict(mask=np.ones((3, 9), bool)), ValueError, "mask must have the loss shape"),
+    (dict(mask=torch.ones(3, 10, dtype=torch.complex64)), TypeError, "mask must be bool or 0/1"),
+    (dict(impl="cuda"), ValueError, "impl must be one of"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), BAD, ids=lambda v: str(v)[:30])
+def test_bad_arguments_name_themselves(kwargs, error, match):
+    x = torch.randn(3, 10, 2)
+    with pytest.raises(error, match=match):
+        ct.corr_loss(x, x, **kwargs)
+
+
+def test_bad_tensors_name_themselves(monkeypatch):
+    x = torch.randn(3, 10)
+    with pytest.raises(TypeError, match="y_pred must be a floating-point tensor"):
+        ct.corr_loss(x, torch.ones(3, 10, dtype=torch.int32))
+    with pytest.raises(TypeError, match="y_true must be a floating-point tensor"):
+        ct.corr_loss(torch.ones(3, 10, dtype=torch.int64), x)
+    with pytest.raises(ValueError, match="y_true and y_pred must have the same shape"):
+        ct.corr_loss(x, torch.randn(3, 11))
+    with pytest.raises(ValueError, match="rank >= 2"):
+        ct.corr_loss(torch.randn(5), torch.randn(5))
+    with pytest.raises(ValueError, match="y_true is on meta"):
+        ct.corr_loss(torch.empty(3, 10, device="meta"), x)
+    with pytest.raises(ValueError, match="y_pred could not be converted"):
+        ct.corr_loss(x, object())
+    monkeypatch.setenv("CORROPS_IMPL", "nope")
+    with pytest.raises(ValueError, match="CORROPS_IMPL must be one of"):
+        ct.corr_loss(x, x)
+
+
+def test_the_ops_reject_what_the_front_end_never_passes():
+    # Called directly: each bad operand is a ValueError/TypeError naming it.
+    x = torch.randn(2, 5, 1, 1)
+    op = torch.ops.corrops.corr_loss_forward
+    with pytest.raises(ValueError, match="method must be 'pearson' or 'ccc'"):
+        op(x, x, None, "r", 1e-7)
+    with pytest.raises(ValueError, match="eps must be finite"):
+        op(x, x, None, "ccc", float("nan"))
+    with pytest.raises(TypeError, match="y_true must have dtype"):
+        op(x.double(), x, None, "ccc", 1e-7)
+    with pytest.raises(ValueError, match="y_pred must be contiguous"):
+        op(x, x.transpose(0, 1), None, "ccc", 1e-7)
+    with pytest.raises(ValueError, match="mask must have shape"):
+        op(x, x, torch.ones(2, 4, 1, dtype=torch.bool), "ccc", 1e-7)
+    _loss, stats = op(x, x, None, "ccc", 1e-7)
+    with pytest.raises(ValueError, match="stats must have shape"):
+        torch.ops.corrops.corr_loss_backward(
+            torch.ones(2, 5, 1), x, x, None, stats[:1], "ccc", 1e-7
+        )
+
+
+# ---------------------------------------------------------------- CUDA
+
+
+def test_cuda_kernels_registered_in_a_cuda_build():
+    # Compiled and registered with any torch (only device-generic headers);
+    # they run where torch has CUDA and a GPU.
+    cuda = "cuda" in corrops.build_info().get("torch_platforms", [])
+    assert cuda == bool(corrops.build_info().get("cuda"))
+    for op in ("corrops::corr_loss_forward", "corrops::corr_loss_backward"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(op, "CUDA") == cuda
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("method", METHODS)
+def test_cuda_matches_cpu(dtype, method):
+    if "cuda" not in _library.platforms():
+        pytest.skip("this build has no CUDA kernels for the PyTorch ops")
+    x, y, mask = _data((8, 300, 3), 1, True)
+    grads = {}
+    for device in ("cpu", "cuda"):
+        xt = torch.from_numpy(x).to(device, dtype)
+        yt = torch.from_numpy(y).to(device, dtype).requires_grad_()
+        loss = ct.corr_loss(xt, yt, mask=torch.from_numpy(mask).to(device), method=method)
+        assert corrops.last_choice()["impl"] == "fused"
+        loss.mean().backward()
+        grads[device] = (loss.detach().cpu(), yt.grad.cpu())
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    for got, want in zip(grads["cuda"], grads["cpu"], strict=True):
+        torch.testing.assert_close(got, want, rtol=tol, atol=tol)
