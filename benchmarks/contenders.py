@@ -79,6 +79,15 @@ def _naive_torch(y_true, y_pred, mask=None):
     return (1.0 - d1 * d2 / (den + keras.config.epsilon())).mean(dim=-1)
 
 
+def _loop_overhead_torch(y_true, y_pred, mask=None):
+    """The torch loops' x*y bound: the cheapest per-step 'loss' (a product,
+    averaged over channels) with the same mean and backward, as
+    LOOP_OVERHEAD is for the TF loop."""
+    if mask is not None:
+        raise ValueError("no mask")
+    return (y_true * y_pred).mean(dim=-1)
+
+
 def _corrops_torch(y_true, y_pred, mask=None):
     import corrops.torch
 
@@ -174,6 +183,13 @@ CONTENDERS = [
     Contender("naive torch.compile", _naive_torch, "torch.compile", supports_mask=False),
     Contender("corrops.torch", _corrops_torch, "torch"),
     Contender("corrops.torch compile", _corrops_torch, "torch.compile"),
+    Contender("torch loop overhead (x*y)", _loop_overhead_torch, "torch", supports_mask=False),
+    Contender(
+        "torch.compile loop overhead (x*y)",
+        _loop_overhead_torch,
+        "torch.compile",
+        supports_mask=False,
+    ),
 ]
 # The GPU contenders, where there is a GPU (benchmarks/gpu_bench.py, run by
 # scripts/gpu_check.sh): the naive formula and the fused op in a tf.function

@@ -287,6 +287,16 @@ def _speed_up(target: Target, m: _Measured) -> Outcome | None:
         counts, note = bound_note(o, f, f"at most {x}: loop overhead", f"loop overhead {x}")
         notes.append(note)
         bounds += [o] if counts else []
+    for name in target.bounds:
+        if name in (LOOP_ALONE.name, LOOP_OVERHEAD):
+            continue
+        # A bound of the target's own framework (its loop with x*y as the
+        # loss), not strict as the x*y loop overhead above.
+        o = m.time(name, target.shape)
+        x = f"{s / o:.1f}x" if o else ""
+        counts, note = bound_note(o, f, f"at most {x}: {name}", f"{name} {x}")
+        notes.append(note)
+        bounds += [o] if counts else []
     reachable = target.met_by(s / max(bounds)) if bounds else None
     return _outcome(target, s / f, f"{s / f:.1f}x", notes, reachable)
 

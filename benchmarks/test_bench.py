@@ -32,6 +32,12 @@ def _combinations():
                 for contender in CONTENDERS:
                     if case.masked and not contender.supports_mask:
                         continue  # the naive formula has no mask
+                    if (
+                        SMOKE
+                        and contender.mode == "torch.compile"
+                        and (case != grid()[0] or dtype != tf.float32)
+                    ):
+                        continue  # a smoke run compiles each once (seconds per compile)
                     yield pytest.param(
                         contender,
                         case,

@@ -61,7 +61,7 @@ def corr_loss(
         steps; masked steps get loss 0 and gradient 0. When None and
         ``y_pred`` carries a Keras mask (``Masking``, ``mask_zero=True``, a
         masked RNN), that mask is used.
-      eps: added to the denominator; None means ``keras.config.epsilon()``.
+      eps: added to the denominator; None means ``corrops.DEFAULT_EPS`` (1e-7).
       impl: ``"auto"`` (fused op where it can run, else the pure-TF fallback),
         ``"fused"`` (raise if it cannot run), ``"tf"``; None reads
         ``$CORROPS_IMPL`` (default ``"auto"``).

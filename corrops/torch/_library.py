@@ -7,12 +7,16 @@ torch.export) and autograd.
   stats)``: canonical (outer, time, groups, channels) data, (outer, time,
   groups) mask and loss, float64 per-row statistics (outer, groups*channels, 7).
 * ``corrops::corr_loss_backward(grad, y_true, y_pred, mask, stats, method,
-  eps) -> (grad_true, grad_pred)``: the fused backward; ``grad`` has the loss
-  shape, or time 1 when constant along time (the gradient of a mean).
+  eps, want_true=True, want_pred=True) -> (grad_true, grad_pred)``: the fused
+  backward; ``grad`` has the loss shape, or time 1 when constant along time
+  (the gradient of a mean; a per-step gradient that is constant along time
+  is recognised too); a gradient not wanted is returned empty (shape [0]).
 
-The gradient of the forward is the backward op. The gradient of the backward
-op (second and higher derivatives) is the formula of corrops/torch/_formula.py
-differentiated by torch.func, as on the TensorFlow side.
+The gradient of the forward is the backward op (an autograd kernel in C++,
+csrc/torch/corr_loss_torch_autograd.cc, so a training step's backward runs
+no Python). The gradient of the backward op (second and higher derivatives)
+is the formula of corrops/torch/_formula.py differentiated by torch.func, as
+on the TensorFlow side.
 """
 
 from __future__ import annotations
@@ -65,12 +69,11 @@ def unavailable_reason() -> str | None:
 
 
 def _register() -> None:
-    """Fake kernels and autograd for the two ops (once, after loading)."""
+    """Fake kernels for the two ops and the backward op's autograd (once,
+    after loading); the forward's autograd kernel is C++
+    (csrc/torch/corr_loss_torch_autograd.cc)."""
     torch.library.register_fake("corrops::corr_loss_forward")(_forward_fake)
     torch.library.register_fake("corrops::corr_loss_backward")(_backward_fake)
-    torch.library.register_autograd(
-        "corrops::corr_loss_forward", _forward_backward, setup_context=_forward_setup
-    )
     torch.library.register_autograd(
         "corrops::corr_loss_backward", _backward_backward, setup_context=_backward_setup
     )
@@ -83,8 +86,11 @@ def _forward_fake(y_true, y_pred, mask, method, eps):  # type: ignore[no-untyped
     return loss, stats
 
 
-def _backward_fake(grad, y_true, y_pred, mask, stats, method, eps):  # type: ignore[no-untyped-def]
-    return torch.empty_like(y_true), torch.empty_like(y_pred)
+def _backward_fake(grad, y_true, y_pred, mask, stats, method, eps, want_true=True, want_pred=True):  # type: ignore[no-untyped-def]
+    def out(t: torch.Tensor, wanted: bool) -> torch.Tensor:
+        return torch.empty_like(t) if wanted else t.new_empty((0,))
+
+    return out(y_true, want_true), out(y_pred, want_pred)
 
 
 def forward(
@@ -93,31 +99,8 @@ def forward(
     return torch.ops.corrops.corr_loss_forward(x, y, mask, method, eps)
 
 
-def _upstream(grad: torch.Tensor) -> torch.Tensor:
-    """The loss gradient as the backward op takes it: a gradient that is one
-    value broadcast along time (the mean's) passed as its time-1 slice."""
-    if grad.dim() == 3 and grad.shape[1] > 1 and grad.stride(1) == 0:
-        grad = grad[:, :1]
-    return grad.contiguous()
-
-
-def _forward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
-    y_true, y_pred, mask, method, eps = inputs
-    _loss, stats = output
-    ctx.save_for_backward(y_true, y_pred, mask, stats)
-    ctx.method, ctx.eps = method, eps
-
-
-def _forward_backward(ctx: Any, grad_loss: torch.Tensor, _grad_stats: Any) -> tuple:
-    y_true, y_pred, mask, stats = ctx.saved_tensors
-    gx, gy = torch.ops.corrops.corr_loss_backward(
-        _upstream(grad_loss), y_true, y_pred, mask, stats, ctx.method, ctx.eps
-    )
-    return gx, gy, None, None, None
-
-
 def _backward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
-    grad, y_true, y_pred, mask, _stats, method, eps = inputs
+    grad, y_true, y_pred, mask, _stats, method, eps, *_wanted = inputs
     ctx.save_for_backward(grad, y_true, y_pred, mask)
     ctx.method, ctx.eps = method, eps
 
@@ -127,6 +110,9 @@ def _backward_backward(ctx: Any, ggx: torch.Tensor, ggy: torch.Tensor) -> tuple:
 
     grad, y_true, y_pred, mask = ctx.saved_tensors
     method, eps = ctx.method, ctx.eps
+    # A gradient the backward op did not compute (shape [0]) has no cotangent.
+    ggx = ggx if ggx.shape == y_true.shape else torch.zeros_like(y_true)
+    ggy = ggy if ggy.shape == y_pred.shape else torch.zeros_like(y_pred)
 
     def first(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple:
         loss, vjp = torch.func.vjp(lambda a, b: _formula.corr_loss(a, b, mask, method, eps), x, y)
@@ -136,7 +122,7 @@ def _backward_backward(ctx: Any, ggx: torch.Tensor, ggy: torch.Tensor) -> tuple:
     # are total derivatives: nothing flows to the forward's stats.
     _, vjp2 = torch.func.vjp(first, grad, y_true, y_pred)
     dgrad, dx, dy = vjp2((ggx, ggy))
-    return dgrad, dx, dy, None, None, None, None
+    return dgrad, dx, dy, None, None, None, None, None, None
 
 
 _REASON = _load()

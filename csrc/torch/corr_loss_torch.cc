@@ -11,9 +11,12 @@
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "core/cpu_dispatch.h"
 #include "torch/torch_checks.h"
@@ -26,23 +29,25 @@ using torch_ops::CheckInputs;
 using torch_ops::MethodOf;
 using torch_ops::Require;
 
-// Below this many elements a call runs on the calling thread only (thread
-// start-up costs more than the work).
-constexpr int64_t kParallelThreshold = 1 << 16;
+// The fewest elements one thread takes on: a smaller chunk costs more to
+// hand to a thread than to compute.
+constexpr int64_t kMinChunkElements = int64_t{1} << 14;
 
-// fn(begin, end) over [0, units) on torch's intra-op threads. Each unit is
-// computed by one thread alone, so results do not depend on the thread count.
+// fn(begin, end) over [0, units) on torch's intra-op threads, in chunks of at
+// least kMinChunkElements. Each unit is computed by one thread alone, so
+// results do not depend on the thread count.
 template <typename Fn>
 void ParallelUnits(const Layout& l, Fn fn) {
   const int64_t units = num_work_units(l);
   if (units <= 0) return;
-  const int64_t grain = l.elements() < kParallelThreshold ? units : 1;
+  const int64_t elements = std::max<int64_t>(1, l.elements());
+  const int64_t grain = std::max<int64_t>(1, units * kMinChunkElements / elements);
   at::parallel_for(0, units, grain, fn);
 }
 
 std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::Tensor& y_pred,
                                            const std::optional<at::Tensor>& mask,
-                                           const std::string& method, double eps) {
+                                           c10::string_view method, double eps) {
   const Method m = MethodOf(method);
   Require(CheckEps(eps));
   const Layout l = CheckInputs(y_true, y_pred, mask);
@@ -63,25 +68,65 @@ std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::T
   return {loss, stats};
 }
 
+// A per-step gradient whose every row is one value along time (the gradient
+// of a mean, which torch's autograd materialises) as its compact
+// (outer, 1, groups) form, found by comparing bits; nullopt otherwise. The
+// check stops at the first differing step, and for a constant gradient
+// costs one read of it: the engine's compact path then reads no per-step
+// gradient and is the faster one (docs/PERFORMANCE.md, "PyTorch").
+template <typename T>
+std::optional<at::Tensor> CompactGrad(const at::Tensor& grad, const Layout& l) {
+  if (grad.size(1) != l.time || l.time < 2) return std::nullopt;
+  using Bits = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+  static_assert(sizeof(Bits) == sizeof(T), "float32 or float64");
+  const T* g = grad.const_data_ptr<T>();
+  const int64_t groups = l.groups, row = l.time * groups;
+  auto bits = [](const T* p) {
+    Bits b;
+    std::memcpy(&b, p, sizeof(b));
+    return b;
+  };
+  for (int64_t o = 0; o < l.outer; ++o) {  // per outer index: stops at a differing one
+    const T* block = g + o * row;
+    Bits diff = 0;
+    if (groups == 1) {
+      const Bits first = bits(block);
+      for (int64_t t = 1; t < l.time; ++t) diff |= bits(block + t) ^ first;
+    } else {
+      for (int64_t t = 1; t < l.time; ++t)
+        for (int64_t k = 0; k < groups; ++k) diff |= bits(block + t * groups + k) ^ bits(block + k);
+    }
+    if (diff != 0) return std::nullopt;
+  }
+  return grad.narrow(1, 0, 1).contiguous();
+}
+
 std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Tensor& y_true,
                                             const at::Tensor& y_pred,
                                             const std::optional<at::Tensor>& mask,
-                                            const at::Tensor& stats, const std::string& method,
-                                            double eps) {
+                                            const at::Tensor& stats, c10::string_view method,
+                                            double eps, bool want_true, bool want_pred) {
   const Method m = MethodOf(method);
   Require(CheckEps(eps));
   const Layout l = CheckInputs(y_true, y_pred, mask);
-  const bool time_const = CheckBackward(grad, stats, l, y_pred);
-  at::Tensor grad_true = at::empty(y_true.sizes(), y_true.options());
-  at::Tensor grad_pred = at::empty(y_pred.sizes(), y_pred.options());
+  bool time_const = CheckBackward(grad, stats, l, y_pred);
+  at::Tensor grad_true = torch_ops::GradOutput(y_true, want_true);
+  at::Tensor grad_pred = torch_ops::GradOutput(y_pred, want_pred);
   const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;
   const double* st = stats.const_data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES(y_pred.scalar_type(), "corr_loss_backward", [&] {
-    const scalar_t* g = grad.const_data_ptr<scalar_t>();
+    at::Tensor upstream = grad;
+    if (!time_const) {
+      if (auto compact = CompactGrad<scalar_t>(grad, l)) {
+        upstream = *compact;
+        time_const = true;
+      }
+    }
+    const scalar_t* g = upstream.const_data_ptr<scalar_t>();
     const scalar_t* x = y_true.const_data_ptr<scalar_t>();
     const scalar_t* y = y_pred.const_data_ptr<scalar_t>();
-    scalar_t* gx = grad_true.mutable_data_ptr<scalar_t>();
-    scalar_t* gy = grad_pred.mutable_data_ptr<scalar_t>();
+    scalar_t* gx = want_true ? grad_true.mutable_data_ptr<scalar_t>() : nullptr;
+    scalar_t* gy = want_pred ? grad_pred.mutable_data_ptr<scalar_t>() : nullptr;
     ParallelUnits(l, [&](int64_t b, int64_t e) {
       corr_loss_backward<scalar_t>(l, m, eps, g, x, y, mk, st, gx, gy, b, e, time_const);
     });
@@ -94,14 +139,15 @@ std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Te
 
 // Data: (outer, time, groups, channels); mask and loss: (outer, time, groups);
 // stats: (outer, groups * channels, 7) float64; grad: the loss shape, or
-// time 1 when constant along time.
+// time 1 when constant along time. A gradient not wanted is returned empty
+// (shape [0]) and not computed.
 TORCH_LIBRARY(corrops, m) {
   m.def(
       "corr_loss_forward(Tensor y_true, Tensor y_pred, Tensor? mask, str method, float eps) "
       "-> (Tensor, Tensor)");
   m.def(
       "corr_loss_backward(Tensor grad, Tensor y_true, Tensor y_pred, Tensor? mask, Tensor stats, "
-      "str method, float eps) -> (Tensor, Tensor)");
+      "str method, float eps, bool want_true=True, bool want_pred=True) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(corrops, CPU, m) {

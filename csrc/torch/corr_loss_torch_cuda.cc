@@ -47,7 +47,7 @@ void ByDtype(at::ScalarType dtype, Fn fn) {
 
 std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::Tensor& y_pred,
                                            const std::optional<at::Tensor>& mask,
-                                           const std::string& method, double eps) {
+                                           c10::string_view method, double eps) {
   const Method m = MethodOf(method);
   Require(CheckEps(eps));
   const Layout l = CheckInputs(y_true, y_pred, mask);
@@ -70,15 +70,15 @@ std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::T
 std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Tensor& y_true,
                                             const at::Tensor& y_pred,
                                             const std::optional<at::Tensor>& mask,
-                                            const at::Tensor& stats, const std::string& method,
-                                            double eps) {
+                                            const at::Tensor& stats, c10::string_view method,
+                                            double eps, bool want_true, bool want_pred) {
   const Method m = MethodOf(method);
   Require(CheckEps(eps));
   const Layout l = CheckInputs(y_true, y_pred, mask);
   const bool time_const = CheckBackward(grad, stats, l, y_pred);
   const c10::DeviceGuard device_guard(y_pred.device());
-  at::Tensor grad_true = at::empty(y_true.sizes(), y_true.options());
-  at::Tensor grad_pred = at::empty(y_pred.sizes(), y_pred.options());
+  at::Tensor grad_true = torch_ops::GradOutput(y_true, want_true);
+  at::Tensor grad_pred = torch_ops::GradOutput(y_pred, want_pred);
   const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;
   ByDtype(y_pred.scalar_type(), [&](auto zero) {
     using T = decltype(zero);

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
+#include <c10/util/string_view.h>
 
 #include <optional>
 #include <string>
@@ -19,7 +21,8 @@ inline void Require(const std::string& message) { TORCH_CHECK_VALUE(message.empt
 
 inline Dims DimsOf(const at::Tensor& t) { return Dims(t.sizes().begin(), t.sizes().end()); }
 
-inline Method MethodOf(const std::string& name) {
+inline Method MethodOf(c10::string_view view) {
+  const std::string name(view);
   Method method = Method::kPearson;
   Require(ParseMethod(name, &method));
   return method;
@@ -60,6 +63,11 @@ inline bool CheckBackward(const at::Tensor& grad, const at::Tensor& stats, const
   RequireDense(stats, "stats", at::kDouble, y.device());
   Require(CheckStats(DimsOf(stats), l));
   return time_const;
+}
+
+// A backward output: like `input`, or empty (shape [0]) when not wanted.
+inline at::Tensor GradOutput(const at::Tensor& input, bool wanted) {
+  return at::empty(wanted ? input.sizes() : at::IntArrayRef{0}, input.options());
 }
 
 }  // namespace torch_ops

@@ -63,7 +63,8 @@ def main(out_path):
     model = _model()
     loss = _step(model, *_data())
     single = {"loss": loss.item(), "grads": [p.grad.tolist() for p in model.parameters()]}
-    print(json.dumps({"ddp": ddp, "single": single, "modules": sorted(sys.modules)}))
+    frameworks = sorted({"tensorflow", "keras", "jax"} & set(sys.modules))
+    print(json.dumps({"ddp": ddp, "single": single, "frameworks": frameworks}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,97 @@
+// The autograd kernel of corrops::corr_loss_forward, in C++: a training
+// step's backward runs the fused backward op with no Python in between.
+// The gradient of a mean (one value broadcast along time) reaches the
+// backward op as its time-1 slice, and only the gradients autograd needs
+// are computed (a training step: dL/dy_pred alone). The backward op's own autograd (second
+// and higher derivatives, through the formula) is registered from Python
+// (corrops/torch/_library.py); it is dispatched to only when the backward
+// itself is differentiated (create_graph), so a plain backward pays nothing
+// for it.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+
+namespace corrops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+using TensorPair = std::tuple<at::Tensor, at::Tensor>;
+
+const c10::TypedOperatorHandle<TensorPair(const at::Tensor&, const at::Tensor&,
+                                          const std::optional<at::Tensor>&, c10::string_view,
+                                          double)>&
+ForwardOp() {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("corrops::corr_loss_forward", "")
+          .typed<TensorPair(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                            c10::string_view, double)>();
+  return op;
+}
+
+using BackwardSignature = TensorPair(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                     const std::optional<at::Tensor>&, const at::Tensor&,
+                                     c10::string_view, double, bool, bool);
+
+const c10::TypedOperatorHandle<BackwardSignature>& BackwardOp() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("corrops::corr_loss_backward", "")
+                             .typed<BackwardSignature>();
+  return op;
+}
+
+class CorrLoss : public torch::autograd::Function<CorrLoss> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& y_true,
+                               const at::Tensor& y_pred, const std::optional<at::Tensor>& mask,
+                               c10::string_view method, double eps) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    auto [loss, stats] = ForwardOp().call(y_true, y_pred, mask, method, eps);
+    ctx->save_for_backward({y_true, y_pred, mask.value_or(at::Tensor()), stats});
+    ctx->saved_data["method"] = std::string(method);
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["has_mask"] = mask.has_value();
+    ctx->mark_non_differentiable({stats});
+    return {loss, stats};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    at::Tensor grad = grads[0];
+    if (grad.dim() == 3 && grad.size(1) > 1 && grad.stride(1) == 0) grad = grad.narrow(1, 0, 1);
+    grad = grad.contiguous();
+    std::optional<at::Tensor> mask;
+    if (ctx->saved_data["has_mask"].toBool()) mask = saved[2];
+    const std::string method = ctx->saved_data["method"].toStringRef();
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const bool want_true = ctx->needs_input_grad(0), want_pred = ctx->needs_input_grad(1);
+    TensorPair out;
+    if (at::GradMode::is_enabled()) {  // create_graph: the backward op's autograd records it
+      out = BackwardOp().call(grad, saved[0], saved[1], mask, saved[3], method, eps, want_true,
+                              want_pred);
+    } else {
+      at::AutoDispatchBelowADInplaceOrView below_autograd;
+      out = BackwardOp().call(grad, saved[0], saved[1], mask, saved[3], method, eps, want_true,
+                              want_pred);
+    }
+    return {want_true ? std::get<0>(out) : at::Tensor(),
+            want_pred ? std::get<1>(out) : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+TensorPair ForwardAutograd(const at::Tensor& y_true, const at::Tensor& y_pred,
+                           const std::optional<at::Tensor>& mask, c10::string_view method,
+                           double eps) {
+  const variable_list out = CorrLoss::apply(y_true, y_pred, mask, method, eps);
+  return {out[0], out[1]};
+}
+
+}  // namespace
+}  // namespace corrops
+
+TORCH_LIBRARY_IMPL(corrops, Autograd, m) { m.impl("corr_loss_forward", &corrops::ForwardAutograd); }
