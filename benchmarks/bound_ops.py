@@ -42,6 +42,7 @@ def build() -> Path:
         "-DCORROPS_BUILD_NUMPY=OFF",
         "-DCORROPS_CUDA=off",
         "-DCORROPS_JAX=off",
+        "-DCORROPS_TORCH=off",
         f"-DCORROPS_OUTPUT_DIR={BUILD_DIR}",  # the build info stays out of the package
         f"-DPython3_EXECUTABLE={sys.executable}",
         "-DCMAKE_BUILD_TYPE=Release",

@@ -45,7 +45,7 @@ if ! command -v nvidia-smi > /dev/null 2>&1 || ! nvidia-smi -L 2> /dev/null | gr
   [ -x "$cmake" ] || cmake=cmake
   python=.venv/bin/python
   [ -x "$python" ] || python=$(command -v python3)
-  "$cmake" -S . -B build/gpu-host -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF -DCORROPS_JAX=off \
+  "$cmake" -S . -B build/gpu-host -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF -DCORROPS_JAX=off -DCORROPS_TORCH=off \
     -DCORROPS_BUILD_CORE_TESTS=ON -DPython3_EXECUTABLE="$python" \
     > "$logs/configure.txt"
   host_build() {

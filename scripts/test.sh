@@ -35,7 +35,7 @@ t=$SECONDS
 # Progress lines shown, the whole build log in build/core-sanitize.log.
 sanitize_build() {
   .venv/bin/cmake -S . -B build/core-sanitize -DCORROPS_BUILD_TF=OFF -DCORROPS_BUILD_NUMPY=OFF \
-    -DCORROPS_JAX=off -DCORROPS_BUILD_CORE_TESTS=ON -DCORROPS_SANITIZE=ON \
+    -DCORROPS_JAX=off -DCORROPS_TORCH=off -DCORROPS_BUILD_CORE_TESTS=ON -DCORROPS_SANITIZE=ON \
     -DPython3_EXECUTABLE="$PWD/.venv/bin/python" > build/core-sanitize.log &&
     .venv/bin/cmake --build build/core-sanitize -j 2 2>&1 | cmake_progress build/core-sanitize.log
 }
