@@ -23,15 +23,7 @@ from typing import Any
 
 import keras
 
-from corrops import _choice, _contract, _portable
-
-try:  # Keras keeps masks of arrays without attributes (JAX) beside them.
-    from keras.src.backend import get_keras_mask as _get_keras_mask
-except ImportError:  # pragma: no cover - older Keras 3 releases
-
-    def _get_keras_mask(t: Any) -> Any:
-        return getattr(t, "_keras_mask", None)
-
+from corrops import _choice, _contract, _keras_private, _portable
 
 JAX_FUSED = "fused (JAX FFI custom call): the fused engine through corrops.jax"
 PORTABLE = "keras.ops"
@@ -39,7 +31,7 @@ PORTABLE = "keras.ops"
 
 def keras_mask(t: Any) -> Any:
     """The Keras mask a layer attached to `t` (Masking, mask_zero=True, RNNs)."""
-    return _get_keras_mask(t)
+    return _keras_private.get_keras_mask(t)
 
 
 def is_tensorflow() -> bool:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util  # XLA-context detection
 
-from corrops import _choice, _loader
+from corrops import _choice, _loader, _tf_private
 
 record = _choice.record
 last_choice = _choice.last_choice
@@ -13,8 +12,7 @@ last_choice = _choice.last_choice
 
 def in_xla_context() -> bool:
     """Whether the function being traced is XLA-compiled (jit_compile=True)."""
-    graph = tf.compat.v1.get_default_graph()
-    return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
+    return _tf_private.in_xla_context(tf.compat.v1.get_default_graph())
 
 
 def _gpu_without_kernels() -> bool:
@@ -24,7 +22,7 @@ def _gpu_without_kernels() -> bool:
         return False
     if not tf.config.list_logical_devices("GPU"):
         return False
-    device = tf.compat.v1.get_default_graph()._device_function_stack.peek_top_obj()
+    device = _tf_private.device_scope(tf.compat.v1.get_default_graph())
     spec = getattr(device, "display_name", None) if device is not None else None
     return not (spec and "CPU" in str(spec).upper())
 

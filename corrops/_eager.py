@@ -13,27 +13,26 @@ from __future__ import annotations
 from typing import Any
 
 import tensorflow as tf
-from tensorflow.python.framework.ops import EagerTensor
 
-from corrops import _dispatch, _fused, _inputs
+from corrops import _dispatch, _fused, _inputs, _keras_private, _tf_private
 
 
 def _common_case(y_true: Any, y_pred: Any, axis: Any, mask: Any) -> bool:
     """EagerTensors of one float dtype and one shape, (B, T) or (B, T, C),
     time on axis 1, no mask and no Keras mask."""
-    if mask is not None or not isinstance(y_pred, EagerTensor):
+    if mask is not None or not isinstance(y_pred, _tf_private.EagerTensor):
         return False
-    if not isinstance(y_true, EagerTensor) or y_true.dtype != y_pred.dtype:
+    if not isinstance(y_true, _tf_private.EagerTensor) or y_true.dtype != y_pred.dtype:
         return False
-    shape = y_pred._shape_tuple()
+    shape = _tf_private.eager_shape(y_pred)
     rank = len(shape)
     return (
         rank in (2, 3)
-        and y_true._shape_tuple() == shape
+        and _tf_private.eager_shape(y_true) == shape
         and type(axis) is int
         and axis in (1, 1 - rank)
         and y_pred.dtype in _inputs.FLOAT_DTYPES
-        and getattr(y_pred, "_keras_mask", None) is None
+        and _keras_private.attached_mask(y_pred) is None
     )
 
 

@@ -16,9 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.compiler.tf2xla.python import xla as tf_xla
 
-from corrops import _dispatch
+from corrops import _dispatch, _tf_private
 
 
 def row_sums(tensors: list[tf.Tensor]) -> list[tf.Tensor]:
@@ -50,7 +49,7 @@ def _variadic_sums(*tensors: tf.Tensor) -> tuple[list[tf.Tensor], Callable]:
 def _variadic(kind: str, tensors: list[tf.Tensor] | tuple[tf.Tensor, ...]) -> list[tf.Tensor]:
     dtype = tensors[0].dtype
     init = tf.constant(0 if kind == "sum" else -np.inf, dtype)
-    reduced = tf_xla.variadic_reduce(
+    reduced = _tf_private.variadic_reduce(
         list(tensors), [init] * len(tensors), [1], _reducer(kind, len(tensors), dtype)
     )
     return [tf.expand_dims(r, 1) for r in reduced]

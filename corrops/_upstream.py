@@ -26,8 +26,8 @@ import math
 from collections.abc import Callable
 
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2
-from tensorflow.python.framework import tensor_util
+
+from corrops import _tf_private
 
 # How each recognised op's output value follows from its inputs' values, when
 # every element of those inputs is one value: (the inputs that carry values,
@@ -106,10 +106,7 @@ def _splat_constant(op: tf.Operation, dtype: tf.DType) -> tf.Tensor | None:
     stored = [values for field, values in proto.ListFields() if field.name.endswith("_val")]
     if proto.tensor_content or len(stored) != 1 or len(stored[0]) != 1:
         return None  # packed or listed values: not a splat
-    scalar = tensor_pb2.TensorProto()
-    scalar.CopyFrom(proto)
-    scalar.ClearField("tensor_shape")  # the one value, as a scalar
-    return tf.constant(tensor_util.MakeNdarray(scalar), dtype)
+    return tf.constant(_tf_private.scalar_of_proto(proto), dtype)
 
 
 _PASS_THROUGH = ("Identity", "Snapshot", "StopGradient")
@@ -174,7 +171,7 @@ def _aligned_axis(t: tf.Tensor, dims: list, axis: int) -> int | None:
 
 
 def _tile(op: tf.Operation, dims: list, axis: int, one: list, depth: int):
-    reps = tensor_util.constant_value(op.inputs[1])
+    reps = _tf_private.constant_value(op.inputs[1])
     src = op.inputs[0]
     src_dims = _static_dims(src)
     if reps is None or src_dims is None or len(src_dims) != len(dims):

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from corrops import _backends, _contract, _layout
+from corrops import _backends, _contract, _keras_private, _layout
 
 # The Keras mask of y_pred, captured before Loss.__call__ casts y_pred (a cast
 # makes a new tensor without the mask).
@@ -74,7 +74,7 @@ class CorrelationLoss(keras.losses.Loss):
             # Ragged sequences as padded ones with the Keras mask of their
             # steps: the statistics and Keras' reduction see only real steps.
             y_true, y_pred = padded.y_true, padded.y_pred
-            y_pred._keras_mask = padded.mask  # what Keras reads as the mask
+            _keras_private.set_keras_mask(y_pred, padded.mask)  # what Keras reads
             if hasattr(sample_weight, "to_tensor"):  # ragged
                 sample_weight = sample_weight.to_tensor()
         if sample_weight is not None:
