@@ -363,6 +363,13 @@ def _torch_runner(contender: Contender, xs, ys, masks, backward: bool) -> Callab
         return contender.loss(x, y, m).float().mean()
 
     if contender.mode == "torch.compile":
+        # Every runner compiles the same code object (this `step`) for its
+        # contender, shape and dtype: past Dynamo's recompile limit (8) it
+        # would silently run eagerly, so the limit is lifted, and reaching it
+        # anyway fails instead of timing eager code.
+        torch._dynamo.config.recompile_limit = 4096
+        torch._dynamo.config.accumulated_recompile_limit = 1 << 20
+        torch._dynamo.config.fail_on_recompile_limit_hit = True
         step = torch.compile(step, dynamic=False)
 
     def one(i):
