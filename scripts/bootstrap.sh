@@ -30,9 +30,9 @@ if grep -q '^ERROR' build/pip.log; then
 fi
 cuda="CORROPS_CUDA=${CORROPS_CUDA:-auto}"
 if [ "${CORROPS_CUDA:-auto}" != off ] && { command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ]; }; then
-  estimate="about 5 minutes on 2 cores the first time, with the CUDA kernels: nvcc found, $cuda; CORROPS_CUDA=off skips them"
+  estimate="about 6 minutes on 2 cores the first time, with the CUDA kernels: nvcc found, $cuda; CORROPS_CUDA=off skips them"
 else
-  estimate="about 3.5 minutes on 2 cores the first time; $cuda, no CUDA kernels"
+  estimate="about 4.5 minutes on 2 cores the first time; $cuda, no CUDA kernels"
 fi
 echo "corrops setup: building the op library ($estimate)"
 log=build/bootstrap.log
