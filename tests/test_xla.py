@@ -379,6 +379,33 @@ def test_every_dtype_is_lowered(op):
     assert set(DTYPES) <= lowered, sorted(d.name for d in lowered)
 
 
+@pytest.mark.parametrize("jit_first", [False, True], ids=["corrops_first", "xla_first"])
+def test_lowered_whichever_loads_first(jit_first):
+    """TF's bridge makes its JIT kernels once; a library loaded after that
+    registers its own lowerings. Either way a jit-compiled step runs the
+    custom call, and the lowerings are registered once (no duplicate kernel)."""
+    jit_op = "tf.function(lambda a: a + 1.0, jit_compile=True)(tf.constant(1.0))"
+    first = jit_op if jit_first else ""
+    script = f"""
+    import json
+    import numpy as np, tensorflow as tf
+    {first}
+    import corrops
+    corrops.load_ops()
+    x = tf.constant(np.random.default_rng(0).normal(size=(3, 20, 1)), tf.float32)
+    step = tf.function(lambda a, b: corrops.corr_loss(a, b), jit_compile=True)
+    loss = step(x, 2.0 * x + 1.0)
+    hlo = step.experimental_get_compiler_ir(x, x)(stage="hlo")
+    print(json.dumps({{"loss": float(tf.reduce_max(tf.abs(tf.reduce_mean(loss, 1)))),
+                       "custom_call": "corrops_corr_loss_forward" in hlo,
+                       "reason": corrops.last_choice()["reason"]}}))
+    """
+    out = _run(script)
+    assert out["custom_call"], out
+    assert "fused (XLA custom call)" in out["reason"], out
+    assert out["loss"] < 1e-6  # y_pred = 2 y_true + 1: r = 1 in every row
+
+
 @pytest.mark.parametrize("shape", [(5, 40), (5, 40, 1)])
 @pytest.mark.parametrize("method", ["pearson", "ccc"])
 def test_fallback_under_xla_keeps_the_edge_cases(shape, method):

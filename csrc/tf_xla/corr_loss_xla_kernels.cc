@@ -14,6 +14,7 @@
 #include "tensorflow/compiler/tf2xla/xla_op_kernel.h"
 #include "tensorflow/compiler/tf2xla/xla_op_registry.h"
 #include "tensorflow/core/framework/kernel_def_builder.h"
+#include "tensorflow/core/framework/node_def_builder.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tf/corr_loss_validate.h"
 #include "xla/hlo/builder/xla_builder.h"
@@ -141,12 +142,21 @@ REGISTER_XLA_OP(Name("Corrops>CorrLossGrad")
 // devices). A library loaded after that, as corrops is when the user runs TF
 // ops before corrops' first call, finds that list closed: it then registers
 // its lowerings as those kernels itself, as the bridge would have.
-// (The registry's text listing, not its KernelList proto: TF's protobuf
-// runtime need not match the headers' inline accessors.)
+// Whether the bridge has made them is asked of the kernel registry itself:
+// does AddV2 (an op every JIT device compiles) have a kernel on the CPU JIT
+// device. TF builds the NodeDef and searches, so no protobuf accessor or
+// text format is compiled into corrops.
 bool JitKernelsAlreadyMade() {
-  const std::string listing = ::tensorflow::KernelsRegisteredForOp("AddV2");
-  return listing.find(std::string("device='") + ::tensorflow::DEVICE_CPU_XLA_JIT + "'") !=
-         std::string::npos;
+  ::tensorflow::NodeDef add;
+  const auto built = ::tensorflow::NodeDefBuilder("corrops_probe", "AddV2")
+                         .Input("x", 0, ::tensorflow::DT_FLOAT)
+                         .Input("y", 0, ::tensorflow::DT_FLOAT)
+                         .Finalize(&add);
+  if (!built.ok()) return false;
+  const ::tensorflow::KernelDef* found = nullptr;
+  return ::tensorflow::FindKernelDef(::tensorflow::DeviceType(::tensorflow::DEVICE_CPU_XLA_JIT),
+                                     add, &found, nullptr)
+      .ok();
 }
 
 template <typename Kernel>
