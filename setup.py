@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
@@ -130,7 +130,7 @@ setup(
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["corrops", "corrops.torch"],
+    packages=find_packages(include=["corrops", "corrops.*"]),
     package_data={"corrops": ["_build_info.json", "*.so"]},
     ext_modules=[
         *([CMakeExtension("corrops._corrops_ops")] if have_tensorflow() else []),

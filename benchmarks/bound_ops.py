@@ -6,7 +6,7 @@ inputs instead of a loss. They live in a library of their own, which `pip
 install .` never builds or installs: `load()` configures a CMake build of it
 under build/bench-ops against the running TensorFlow (CMake rebuilds only
 what changed), loads it, and registers the forward's gradient exactly as the
-fused op's (corrops._fused.grad_of_forward).
+fused op's (corrops.tensorflow._fused.grad_of_forward).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from types import ModuleType
 import tensorflow as tf
 
 import corrops
-from corrops import _fused
+from corrops.tensorflow import _fused
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / "build" / "bench-ops"

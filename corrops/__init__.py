@@ -5,10 +5,15 @@ import corrops
 loss = corrops.corr_loss(y_true, y_pred)           # (B, T), TensorFlow
 model.compile(optimizer="adam", loss=corrops.corr_loss)
 
-``import corrops`` imports no framework. The TensorFlow/Keras names below
-load TensorFlow on first use; the other front ends are the submodules
-``corrops.jax``, ``corrops.numpy`` and ``corrops.torch``, each importing only
-its own framework.
+``import corrops`` imports no framework. Its modules are laid out by layer:
+the framework-free core (``_contract``: methods and argument checks,
+``_layout``: shapes, ``_row_formula``: the maths as written for array
+libraries, ``_build``: the native libraries, ``_choice``) and one front end
+per framework, each importing only its framework and the core:
+``corrops.tensorflow``, ``corrops.keras`` (every Keras backend),
+``corrops.jax``, ``corrops.numpy`` and ``corrops.torch``. The names below
+are the TensorFlow and Keras ones, loaded on first use; ``corrops.losses``
+and ``corrops.metrics`` are the Keras classes.
 """
 
 from __future__ import annotations
@@ -24,16 +29,16 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it (imported on first access).
 _LAZY = {
-    "corr_loss": "corrops._api",
-    "corrcoef": "corrops._api",
+    "corr_loss": "corrops.tensorflow._api",
+    "corrcoef": "corrops.tensorflow._api",
     "last_choice": "corrops._choice",
-    "CorrelationLoss": "corrops.losses",
+    "CorrelationLoss": "corrops.keras.losses",
     "FusedOpUnavailableError": "corrops._build",
-    "fused_available": "corrops._loader",
-    "load_ops": "corrops._loader",
-    "unavailable_reason": "corrops._loader",
+    "fused_available": "corrops.tensorflow._loader",
+    "load_ops": "corrops.tensorflow._loader",
+    "unavailable_reason": "corrops.tensorflow._loader",
 }
-_SUBMODULES = ("jax", "losses", "metrics", "numpy", "torch")
+_SUBMODULES = ("jax", "keras", "losses", "metrics", "numpy", "tensorflow", "torch")
 
 __all__ = [
     "DEFAULT_EPS",
@@ -80,4 +85,4 @@ if "keras" in sys.modules:
     # Keras finds the classes of a saved .keras file only among registered
     # ones: with Keras already imported (and so its backend), register
     # CorrelationLoss and the metrics now, as `import corrops` always did.
-    from corrops import losses, metrics  # noqa: F401
+    import corrops.keras  # noqa: F401

@@ -1,7 +1,7 @@
 """The per-row formulas of docs/DESIGN.md, written once against a NumPy-like
 ``ops`` namespace: ``keras.ops`` for the keras.ops implementation
-(corrops/_portable.py), ``jax.numpy`` for corrops.jax's derivatives beyond
-the first (corrops/_jax_formula.py). Framework-free: it imports neither.
+(corrops/keras/_portable.py), ``jax.numpy`` for corrops.jax's derivatives beyond
+the first (corrops/jax/_formula.py). Framework-free: it imports neither.
 
 Each row is shifted by its largest valid value and scaled by a power of two
 (so 1e-30 and 1e30 neither underflow nor overflow), moments are centered and
@@ -47,7 +47,7 @@ def row_coefficients(
     """Scaled deviations dx, dy (0 at masked steps) and each row's 1/D or 2/D,
     for (outer, time, groups, channels) inputs in the accumulation dtype.
     ``ops``: keras.ops or a namespace of the same functions (``JaxOps`` of
-    corrops/_jax_formula.py); ``dtype_name(t)``: t's dtype as a string."""
+    corrops/jax/_formula.py); ``dtype_name(t)``: t's dtype as a string."""
     time = x.shape[1]
     valid = None if mask is None else ops.expand_dims(mask, -1)
     lowest = float("-inf")

@@ -198,7 +198,7 @@ def test_gpu_bitwise_deterministic(rng):
 @pytest.mark.parametrize("dtype", [tf.float16, tf.float32, tf.float64], ids=lambda d: d.name)
 @pytest.mark.parametrize("shape", [(3, 2050, 1, 1), (2, 5000, 1, 1), (2, 11, 3, 2)])
 def test_gpu_time_constant_grad_matches_per_step(rng, dtype, shape):
-    """grad of shape (outer, 1, groups) (a mean's gradient, see corrops/_upstream.py):
+    """grad of shape (outer, 1, groups) (a mean's gradient, see corrops/tensorflow/_upstream.py):
     the GPU op reads it once per row and must match the per-step form and the CPU."""
     ops = corrops.load_ops()
     outer, time, groups, _ = shape

@@ -1,4 +1,4 @@
-"""The lean eager call (corrops/_eager.py): taken exactly for the common case,
+"""The lean eager call (corrops/tensorflow/_eager.py): taken exactly for the common case,
 the same numbers, gradients and errors as the general path."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import corrops
-from corrops import _inputs
+from corrops.tensorflow import _inputs
 
 COMMON = [(8, 100), (8, 100, 1), (4, 33, 3), (0, 5, 1), (3, 0), (2, 6, 0)]
 

@@ -1,6 +1,7 @@
 """Each front end imports only its own framework: ``import corrops`` none,
-corrops.numpy none, corrops.jax only jax, corrops.torch only torch; the
-TensorFlow names load TensorFlow on first use. Every public name resolves.
+corrops.numpy none, corrops.jax only jax, corrops.torch only torch,
+corrops.tensorflow only what TensorFlow imports, corrops.keras Keras and its
+backend; the TensorFlow names load TensorFlow on first use. Every public name resolves.
 Each case runs in a fresh interpreter."""
 
 from __future__ import annotations
@@ -72,6 +73,27 @@ def test_keras_on_the_torch_backend_loads_no_tensorflow():
     assert "torch" in loaded and "tensorflow" not in loaded
 
 
+def test_tensorflow_front_end_imports_what_tensorflow_imports():
+    """corrops.tensorflow adds no framework to those `import tensorflow`
+    loads itself (TensorFlow imports Keras, which may import jax)."""
+    baseline = _frameworks_after("import tensorflow")
+    code = (
+        "import tensorflow as tf, corrops.tensorflow as c\n"
+        "c.corr_loss(tf.ones((2, 5)), tf.reshape(tf.range(10.0), (2, 5)))"
+    )
+    assert _frameworks_after(code) == baseline
+
+
+def test_keras_on_the_jax_backend_loads_no_tensorflow():
+    pytest.importorskip("jax")
+    code = (
+        "import os; os.environ['KERAS_BACKEND'] = 'jax'\n"
+        "import numpy as np, corrops.keras as ck\n"
+        "ck.CorrelationLoss()(np.ones((2, 5, 1), 'float32'), np.ones((2, 5, 1), 'float32'))"
+    )
+    assert _frameworks_after(code) == ["keras", "jax"]
+
+
 def test_tensorflow_names_load_tensorflow_on_first_use():
     loaded = _frameworks_after(TF_NAMES)
     assert "tensorflow" in loaded and "keras" in loaded and "torch" not in loaded
@@ -85,3 +107,12 @@ def test_every_public_name_resolves():
     assert set(corrops.__all__) <= set(dir(corrops))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         corrops.nope  # noqa: B018
+    for front_end in (corrops.tensorflow, corrops.keras):
+        for name in front_end.__all__:
+            assert getattr(front_end, name) is not None, (front_end.__name__, name)
+    # The top-level names are the front ends' own objects.
+    assert corrops.corr_loss is corrops.tensorflow.corr_loss
+    assert (
+        corrops.CorrelationLoss is corrops.keras.CorrelationLoss is corrops.losses.CorrelationLoss
+    )
+    assert corrops.metrics.PearsonCorrelation is corrops.keras.PearsonCorrelation

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import corrops
-from corrops import _loader
+from corrops.tensorflow import _loader
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +116,7 @@ def test_load_ops_is_idempotent_and_gradient_registered_once():
     assert corrops.load_ops() is corrops.load_ops()
     import importlib
 
-    from corrops import _fused
+    from corrops.tensorflow import _fused
 
     importlib.reload(_fused)  # re-registering must not raise
     x = tf.constant([[1.0, 2.0, 4.0]])

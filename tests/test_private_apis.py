@@ -1,5 +1,5 @@
-"""The private framework APIs corrops relies on (corrops/_tf_private.py,
-corrops/_keras_private.py), each checked by name: when a TensorFlow or Keras
+"""The private framework APIs corrops relies on (corrops/tensorflow/_private.py,
+corrops/keras/_private.py), each checked by name: when a TensorFlow or Keras
 release changes one, its test fails saying which API and which module to
 update, before anything downstream breaks in a harder-to-read way."""
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from corrops import _keras_private, _tf_private
+from corrops.keras import _private as _keras_private
+from corrops.tensorflow import _private as _tf_private
 
 TF = f"TensorFlow {tf.__version__}"
 
@@ -36,7 +37,7 @@ def test_graph_or_parents_in_xla_context():
         compiled(tf.constant(1.0))
         plain(tf.constant(1.0))
     except Exception as err:  # any change of the API is the finding
-        _fail("control_flow_util.GraphOrParentsInXlaContext", "corrops/_tf_private.py", err)
+        _fail("control_flow_util.GraphOrParentsInXlaContext", "corrops/tensorflow/_private.py", err)
     assert seen == {"xla": True, "graph": False}
 
 
@@ -52,7 +53,7 @@ def test_graph_device_function_stack():
     try:
         traced(tf.constant(1.0))
     except Exception as err:
-        _fail("Graph._device_function_stack", "corrops/_tf_private.py", err)
+        _fail("Graph._device_function_stack", "corrops/tensorflow/_private.py", err)
     assert "CPU" in str(getattr(seen["scope"], "display_name", "")).upper()
 
 
@@ -61,7 +62,7 @@ def test_eager_tensor_shape_tuple():
     try:
         shape = _tf_private.eager_shape(t)
     except Exception as err:
-        _fail("EagerTensor._shape_tuple", "corrops/_tf_private.py", err)
+        _fail("EagerTensor._shape_tuple", "corrops/tensorflow/_private.py", err)
     assert isinstance(t, _tf_private.EagerTensor) and shape == (2, 5, 3)
 
 
@@ -80,7 +81,7 @@ def test_tf2xla_variadic_reduce():
     try:
         s1, s2 = sums(x, 2 * x)
     except Exception as err:
-        _fail("tf2xla.python.xla.variadic_reduce", "corrops/_tf_private.py", err)
+        _fail("tf2xla.python.xla.variadic_reduce", "corrops/tensorflow/_private.py", err)
     np.testing.assert_array_equal(s1.numpy(), [3.0, 12.0])
     np.testing.assert_array_equal(s2.numpy(), [6.0, 24.0])
 
@@ -97,7 +98,7 @@ def test_tensor_proto_of_a_splat_constant():
         value = _tf_private.scalar_of_proto(const.get_attr("value"))
         reps = _tf_private.constant_value(tf.constant([1, 7, 1]))
     except Exception as err:
-        _fail("tensor_pb2.TensorProto / tensor_util", "corrops/_tf_private.py", err)
+        _fail("tensor_pb2.TensorProto / tensor_util", "corrops/tensorflow/_private.py", err)
     assert np.ndim(value) == 0 and float(value) == 2.5
     np.testing.assert_array_equal(reps, [1, 7, 1])
 
@@ -110,10 +111,8 @@ def test_keras_mask_accessors():
         plain = tf.identity(x)
         _keras_private.set_keras_mask(plain, tf.constant([[True, False, True]] * 2))
     except Exception as err:
-        _fail("keras.src.backend.get/set_keras_mask", "corrops/_keras_private.py", err)
+        _fail("keras.src.backend.get/set_keras_mask", "corrops/keras/_private.py", err)
     np.testing.assert_array_equal(np.asarray(mask), [[False, True, True], [True, True, True]])
     # The TF front end reads the attribute Keras keeps the mask in.
-    np.testing.assert_array_equal(
-        np.asarray(_keras_private.attached_mask(masked)), np.asarray(mask)
-    )
-    assert _keras_private.attached_mask(plain) is not None
+    np.testing.assert_array_equal(np.asarray(_tf_private.attached_mask(masked)), np.asarray(mask))
+    assert _tf_private.attached_mask(plain) is not None

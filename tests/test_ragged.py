@@ -1,4 +1,4 @@
-"""tf.RaggedTensor inputs (corrops/_ragged.py): time ragged, equal to the
+"""tf.RaggedTensor inputs (corrops/tensorflow/_ragged.py): time ragged, equal to the
 padded tensor with the mask of each row's steps, gradients to the ragged
 values, empty rows, the Keras loss, and training from tf.data.ragged_batch."""
 

@@ -1,4 +1,4 @@
-"""The fallback's row reductions (corrops/_row_reduce.py): one XLA variadic
+"""The fallback's row reductions (corrops/tensorflow/_row_reduce.py): one XLA variadic
 reduce inside XLA, TF reductions elsewhere, the same values and gradients."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from corrops import _row_reduce
+from corrops.tensorflow import _row_reduce
 from tests.helpers import MODES, call_in_mode
 
 

@@ -1,4 +1,4 @@
-"""Second and higher derivatives (corrops/_second_order.py): the gradient of the
+"""Second and higher derivatives (corrops/tensorflow/_second_order.py): the gradient of the
 fused gradient op, checked with tf.test.compute_gradient in float64 and
 against the fallback's autodiff, for the general and the compact
 (time-constant) upstream form."""

@@ -264,6 +264,29 @@ def test_torch_export_holds_the_native_op():
     np.testing.assert_array_equal(got.numpy(), cnp.corr_loss(x2, y2))
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("shape", [(4, 37), (3, 29, 2)], ids=str)
+def test_the_lean_call_gives_the_general_paths_bits(shape, dtype, method, monkeypatch):
+    # The common call skips the general argument handling (_lean_call); an
+    # explicit impl takes the general path. Same loss and gradients, bitwise.
+    x, y, _ = _data(shape, 1, False)
+    x = torch.tensor(x, dtype=dtype, requires_grad=True)
+    y = torch.tensor(y, dtype=dtype, requires_grad=True)
+    general = ct.corr_loss(x, y, method=method, impl="auto")
+    general_grads = torch.autograd.grad((general * general).sum(), (x, y))
+
+    def general_path(*args, **kwargs):
+        raise AssertionError("the common call took the general path")
+
+    monkeypatch.setattr(ct, "_canonicalize", general_path)
+    lean = ct.corr_loss(x, y, method=method)
+    lean_grads = torch.autograd.grad((lean * lean).sum(), (x, y))
+    assert torch.equal(lean, general)
+    for got, want in zip(lean_grads, general_grads, strict=True):
+        assert torch.equal(got, want)
+
+
 # ---------------------------------------------------------------- choice, errors
 
 
@@ -278,8 +301,6 @@ def test_last_choice_and_the_fallback(monkeypatch):
     assert corrops.last_choice() == {"impl": "torch", "reason": "the ops are not built"}
     with pytest.raises(corrops.FusedOpUnavailableError, match="the ops are not built"):
         ct.corr_loss(x, y, impl="fused")
-    monkeypatch.setenv("CORROPS_IMPL", "torch")
-    monkeypatch.undo()
 
 
 def test_meta_tensors_use_the_formula():

@@ -1,4 +1,4 @@
-"""The uniform upstream gradient (corrops/_upstream.py) and the fused op's
+"""The uniform upstream gradient (corrops/tensorflow/_upstream.py) and the fused op's
 "constant along time" grad form it feeds: recognised where a training step
 makes it, refused elsewhere, and the same gradients as the general path."""
 
@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import corrops
-from corrops import _fallback, _upstream
+from corrops.tensorflow import _fallback, _upstream
 from tests import reference as ref
 from tests.helpers import as_f64, tolerance
 

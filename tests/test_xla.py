@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import corrops
-from corrops import _dispatch, _loader
+from corrops.tensorflow import _dispatch, _loader
 from tests import reference as ref
 from tests.helpers import DTYPES, tolerance
 
@@ -125,7 +125,7 @@ def test_the_compiled_computation_holds_the_custom_calls(rng):
     assert 'custom_call_target="corrops_corr_loss_backward"' in hlo
     assert "api_version=API_VERSION_TYPED_FFI" in hlo
     # One group: the loss comes out as (B, T), no trailing axis of 1 for
-    # XLA's reduction of it (corrops/_api.py).
+    # XLA's reduction of it (corrops/tensorflow/_api.py).
     forward = next(line for line in hlo.splitlines() if "corrops_corr_loss_forward" in line)
     assert forward.split("custom-call(")[0].split("= (")[1].startswith("f32[4,30]{1,0}")
     compiled(x, y)

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from corrops import _row_formula
+
 
 def _where(cond: Any, a: Any, b: Any) -> torch.Tensor:
     if not isinstance(cond, torch.Tensor):
@@ -71,8 +73,6 @@ def corr_loss(
     """Per-step loss (outer, time, groups) of canonical (outer, time, groups,
     channels) inputs, in their dtype (statistics in float32 for half types);
     ``mask``: (outer, time, groups) bool, or None."""
-    from corrops import _row_formula
-
     half = x.dtype in (torch.float16, torch.bfloat16)
     acc = torch.float32 if half else x.dtype
     dx, dy, scale = _row_formula.row_coefficients(

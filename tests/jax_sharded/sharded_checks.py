@@ -1,6 +1,6 @@
 """corrops.jax on four devices: sharded inputs run per shard, with no
 communication for the batch, group and channel layouts the partitioning
-rules keep (corrops/_jax_sharding.py), results keep the inputs' sharding and
+rules keep (corrops/jax/_sharding.py), results keep the inputs' sharding and
 equal the unsharded call bitwise; time-sharded inputs are gathered along time
 and give the same results; Keras' DataParallel fit runs the fused op and
 gives the loss of one device.

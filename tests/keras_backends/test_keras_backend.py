@@ -19,7 +19,7 @@ from keras import ops
 from keras.src.backend import set_keras_mask
 
 import corrops
-from corrops import _portable
+from corrops.keras import _portable
 from tests import reference as ref
 from tests.helpers import sequence_data
 from tests.test_metrics import _expected
@@ -45,7 +45,7 @@ def _class_loss(y_true, y_pred, axis, mask, method, eps=None):
 
 
 def _masked_call(loss, y_true, y_pred, mask):
-    from corrops import losses
+    from corrops.keras import losses
 
     token = losses._KERAS_MASK.set(ops.convert_to_tensor(mask))
     try:
@@ -363,7 +363,7 @@ if BACKEND == "jax":  # the JAX backend's choice between two implementations
     def test_jax_without_the_binding_uses_keras_ops(rng, monkeypatch):
         # A build without the JAX binding (an isolated pip install): the loss
         # class runs the keras.ops implementation, and says so.
-        from corrops import _backends
+        from corrops.keras import _backends
 
         x, y, mask = sequence_data(rng, (4, 30, 2), 1, True)
         x, y = x.astype(np.float32), y.astype(np.float32)
@@ -381,7 +381,7 @@ if BACKEND == "torch":  # the torch backend's choice between two implementations
     def test_torch_without_the_ops_uses_keras_ops(rng, monkeypatch):
         # A build without the PyTorch ops: the loss class runs the keras.ops
         # implementation, and says so.
-        from corrops import _backends
+        from corrops.keras import _backends
 
         x, y, mask = sequence_data(rng, (4, 30, 2), 1, True)
         x, y = x.astype(np.float32), y.astype(np.float32)

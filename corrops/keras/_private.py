@@ -4,20 +4,14 @@ names each one and fails, saying which, when a Keras release changes it.
 * ``keras.src.backend.get_keras_mask`` / ``set_keras_mask``: the mask a
   layer attached to a tensor (Masking, ``mask_zero=True``, RNNs); Keras keeps
   masks of JAX arrays, which take no attributes, beside them.
-* The ``_keras_mask`` attribute: where Keras keeps a TF tensor's mask. Read
-  without importing Keras by the TF front end.
+
+The TF front end reads the attribute Keras keeps a TF tensor's mask in
+without importing Keras (corrops/tensorflow/_private.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-MASK_ATTRIBUTE = "_keras_mask"
-
-
-def attached_mask(t: Any) -> Any:
-    """The Keras mask attached to a TF tensor as its attribute, or None."""
-    return getattr(t, MASK_ATTRIBUTE, None)
 
 
 def get_keras_mask(t: Any) -> Any:

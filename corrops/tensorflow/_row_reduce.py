@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from corrops import _dispatch, _tf_private
+from corrops.tensorflow import _dispatch, _private
 
 
 def row_sums(tensors: list[tf.Tensor]) -> list[tf.Tensor]:
@@ -49,7 +49,7 @@ def _variadic_sums(*tensors: tf.Tensor) -> tuple[list[tf.Tensor], Callable]:
 def _variadic(kind: str, tensors: list[tf.Tensor] | tuple[tf.Tensor, ...]) -> list[tf.Tensor]:
     dtype = tensors[0].dtype
     init = tf.constant(0 if kind == "sum" else -np.inf, dtype)
-    reduced = _tf_private.variadic_reduce(
+    reduced = _private.variadic_reduce(
         list(tensors), [init] * len(tensors), [1], _reducer(kind, len(tensors), dtype)
     )
     return [tf.expand_dims(r, 1) for r in reduced]

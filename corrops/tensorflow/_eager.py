@@ -14,25 +14,25 @@ from typing import Any
 
 import tensorflow as tf
 
-from corrops import _dispatch, _fused, _inputs, _keras_private, _tf_private
+from corrops.tensorflow import _dispatch, _fused, _inputs, _private
 
 
 def _common_case(y_true: Any, y_pred: Any, axis: Any, mask: Any) -> bool:
     """EagerTensors of one float dtype and one shape, (B, T) or (B, T, C),
     time on axis 1, no mask and no Keras mask."""
-    if mask is not None or not isinstance(y_pred, _tf_private.EagerTensor):
+    if mask is not None or not isinstance(y_pred, _private.EagerTensor):
         return False
-    if not isinstance(y_true, _tf_private.EagerTensor) or y_true.dtype != y_pred.dtype:
+    if not isinstance(y_true, _private.EagerTensor) or y_true.dtype != y_pred.dtype:
         return False
-    shape = _tf_private.eager_shape(y_pred)
+    shape = _private.eager_shape(y_pred)
     rank = len(shape)
     return (
         rank in (2, 3)
-        and _tf_private.eager_shape(y_true) == shape
+        and _private.eager_shape(y_true) == shape
         and type(axis) is int
         and axis in (1, 1 - rank)
         and y_pred.dtype in _inputs.FLOAT_DTYPES
-        and _keras_private.attached_mask(y_pred) is None
+        and _private.attached_mask(y_pred) is None
     )
 
 

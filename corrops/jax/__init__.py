@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from corrops import _build, _contract, _jax_formula, _jax_sharding, _layout
+from corrops import _build, _contract, _layout
+from corrops.jax import _formula, _sharding
 
 FORWARD_TARGET = "corrops_corr_loss_forward"  # as csrc/xla_ffi/corr_loss_custom_call.h
 BACKWARD_TARGET = "corrops_corr_loss_backward"
@@ -231,7 +232,7 @@ def _attributes(method: int, eps: float, has_mask: bool) -> dict[str, Any]:
 
 
 # The fused custom calls carry derivatives of their own, those of the
-# jax.numpy formula (corrops/_jax_formula.py): gradients of gradients and
+# jax.numpy formula (corrops/jax/_formula.py): gradients of gradients and
 # Hessian-vector products differentiate the fused calls of the first
 # derivative through it. First derivatives stay fused (_loss's custom_vjp).
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
@@ -251,7 +252,7 @@ def _forward_jvp(method, eps, has_mask, primals, tangents):
 
 def _formula_loss(mask, method, eps):
     return functools.partial(
-        _jax_formula.corr_loss, mask=mask, method=_contract.METHODS_BY_CODE[method].name, eps=eps
+        _formula.corr_loss, mask=mask, method=_contract.METHODS_BY_CODE[method].name, eps=eps
     )
 
 
@@ -269,7 +270,7 @@ def _forward_call(method: int, eps: float, has_mask: bool):
         )
         return jax.ffi.ffi_call(FORWARD_TARGET, types)(x, y, m, **attributes)
 
-    return _rows_vmap(_jax_sharding.forward(call, has_mask))
+    return _rows_vmap(_sharding.forward(call, has_mask))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(5, 6, 7, 8, 9))
@@ -308,7 +309,7 @@ def _backward_call(method: int, eps: float, has_mask: bool, want_true: bool, wan
         )
         return jax.ffi.ffi_call(BACKWARD_TARGET, types)(g, x, y, m, stats, **attributes)
 
-    return _rows_vmap(_jax_sharding.backward(call, has_mask, want_true, want_pred))
+    return _rows_vmap(_sharding.backward(call, has_mask, want_true, want_pred))
 
 
 def _rows_vmap(call):

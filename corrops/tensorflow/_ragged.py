@@ -16,7 +16,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from corrops import _dispatch
+from corrops.tensorflow import _dispatch
 
 
 @dataclass(frozen=True)

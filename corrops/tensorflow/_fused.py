@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from corrops import _loader, _second_order, _upstream
+from corrops.tensorflow import _loader, _second_order, _upstream
 
 _OP_NAME = "Corrops>CorrLoss"
 _GRAD_OP_NAME = "Corrops>CorrLossGrad"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from corrops import _fallback
+from corrops.tensorflow import _fallback
 
 
 def _attr_str(op: tf.Operation, name: str) -> str:

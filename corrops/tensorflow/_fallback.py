@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from corrops import _contract, _row_reduce, _upstream
+from corrops import _contract
+from corrops.tensorflow import _row_reduce, _upstream
 
 
 class RowMoments(NamedTuple):

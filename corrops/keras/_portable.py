@@ -2,7 +2,7 @@
 backend (JAX, PyTorch, TensorFlow) where the fused op cannot run.
 
 The row formulas are corrops/_row_formula.py's (those of the pure-TF
-fallback, corrops/_fallback.py), run with ``keras.ops``. Gradients are the
+fallback, corrops/tensorflow/_fallback.py), run with ``keras.ops``. Gradients are the
 backend's autodiff of these ops; the shift and the scale carry none (any
 value gives the same function).
 

@@ -2,7 +2,7 @@
 the active Keras backend.
 
 * TensorFlow: corrops.corr_loss (the fused op where it can run, else the
-  pure-TF fallback; corrops/_dispatch.py chooses).
+  pure-TF fallback; corrops/tensorflow/_dispatch.py chooses).
 * JAX with the JAX binding built, on the CPU (or a CUDA GPU when the
   binding was built with CUDA): corrops.jax (the fused engine through
   jax.ffi).
@@ -11,7 +11,7 @@ the active Keras backend.
   pure-torch formula).
 * Anything else (JAX without the binding or on other devices, PyTorch
   without the ops): the keras.ops implementation of the same contract
-  (corrops/_portable.py).
+  (corrops/keras/_portable.py).
 
 Only the active backend's framework is imported.
 """
@@ -23,7 +23,8 @@ from typing import Any
 
 import keras
 
-from corrops import _choice, _contract, _keras_private, _portable
+from corrops import _choice, _contract
+from corrops.keras import _portable, _private
 
 JAX_FUSED = "fused (JAX FFI custom call): the fused engine through corrops.jax"
 PORTABLE = "keras.ops"
@@ -31,7 +32,7 @@ PORTABLE = "keras.ops"
 
 def keras_mask(t: Any) -> Any:
     """The Keras mask a layer attached to `t` (Masking, mask_zero=True, RNNs)."""
-    return _keras_private.get_keras_mask(t)
+    return _private.get_keras_mask(t)
 
 
 def is_tensorflow() -> bool:
@@ -64,7 +65,7 @@ def corr_loss(y_true: Any, y_pred: Any, axis: int, mask: Any, method: str, eps: 
     """Per-step loss on the active backend (see the module doc)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        from corrops import _api
+        from corrops.tensorflow import _api
 
         return _api.corr_loss(y_true, y_pred, axis=axis, mask=mask, method=method, eps=eps)
     if backend == "jax":

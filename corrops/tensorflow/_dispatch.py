@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from corrops import _choice, _loader, _tf_private
+from corrops import _choice
+from corrops.tensorflow import _loader, _private
 
 record = _choice.record
 last_choice = _choice.last_choice
@@ -12,7 +13,7 @@ last_choice = _choice.last_choice
 
 def in_xla_context() -> bool:
     """Whether the function being traced is XLA-compiled (jit_compile=True)."""
-    return _tf_private.in_xla_context(tf.compat.v1.get_default_graph())
+    return _private.in_xla_context(tf.compat.v1.get_default_graph())
 
 
 def _gpu_without_kernels() -> bool:
@@ -22,7 +23,7 @@ def _gpu_without_kernels() -> bool:
         return False
     if not tf.config.list_logical_devices("GPU"):
         return False
-    device = _tf_private.device_scope(tf.compat.v1.get_default_graph())
+    device = _private.device_scope(tf.compat.v1.get_default_graph())
     spec = getattr(device, "display_name", None) if device is not None else None
     return not (spec and "CPU" in str(spec).upper())
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from corrops import _tf_private
+from corrops.tensorflow import _private
 
 # How each recognised op's output value follows from its inputs' values, when
 # every element of those inputs is one value: (the inputs that carry values,
@@ -106,7 +106,7 @@ def _splat_constant(op: tf.Operation, dtype: tf.DType) -> tf.Tensor | None:
     stored = [values for field, values in proto.ListFields() if field.name.endswith("_val")]
     if proto.tensor_content or len(stored) != 1 or len(stored[0]) != 1:
         return None  # packed or listed values: not a splat
-    return tf.constant(_tf_private.scalar_of_proto(proto), dtype)
+    return tf.constant(_private.scalar_of_proto(proto), dtype)
 
 
 _PASS_THROUGH = ("Identity", "Snapshot", "StopGradient")
@@ -171,7 +171,7 @@ def _aligned_axis(t: tf.Tensor, dims: list, axis: int) -> int | None:
 
 
 def _tile(op: tf.Operation, dims: list, axis: int, one: list, depth: int):
-    reps = _tf_private.constant_value(op.inputs[1])
+    reps = _private.constant_value(op.inputs[1])
     src = op.inputs[0]
     src_dims = _static_dims(src)
     if reps is None or src_dims is None or len(src_dims) != len(dims):

@@ -6,7 +6,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from corrops import _dispatch, _eager, _fallback, _fused, _inputs, _keras_private, _ragged
+from corrops.tensorflow import _dispatch, _eager, _fallback, _fused, _inputs, _private, _ragged
 
 
 def _prepare(
@@ -19,7 +19,7 @@ def _prepare(
     if padded is not None:
         y_true, y_pred, mask = padded.y_true, padded.y_pred, padded.mask
     elif mask is None:
-        mask = _keras_private.attached_mask(y_pred)
+        mask = _private.attached_mask(y_pred)
     c = _inputs.canonicalize(y_true, y_pred, axis, mask, method, eps)
     choice, _ = _dispatch.choose(impl)
     return c, choice, padded

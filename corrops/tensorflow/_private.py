@@ -11,6 +11,9 @@ one and fails, saying which, when a TensorFlow release changes it.
 * ``tf2xla.python.xla.variadic_reduce``: several row sums in one XLA reduce.
 * ``tensor_pb2.TensorProto``, ``tensor_util.MakeNdarray`` and
   ``tensor_util.constant_value``: reading a gradient's constant seed.
+* The ``_keras_mask`` attribute: where Keras keeps the mask a layer attached
+  to a TF tensor (read here without importing Keras; corrops/keras/_private.py
+  holds Keras' own accessors).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from tensorflow.python.framework.ops import EagerTensor
 from tensorflow.python.ops import control_flow_util
 
 __all__ = [
+    "MASK_ATTRIBUTE",
     "EagerTensor",
+    "attached_mask",
     "constant_value",
     "device_scope",
     "eager_shape",
@@ -35,6 +40,7 @@ __all__ = [
     "variadic_reduce",
 ]
 
+MASK_ATTRIBUTE = "_keras_mask"
 variadic_reduce = _tf2xla.variadic_reduce
 constant_value = tensor_util.constant_value
 
@@ -60,3 +66,8 @@ def scalar_of_proto(proto: Any) -> np.ndarray:
     scalar.CopyFrom(proto)
     scalar.ClearField("tensor_shape")  # the one value, as a scalar
     return tensor_util.MakeNdarray(scalar)
+
+
+def attached_mask(t: Any) -> Any:
+    """The Keras mask attached to a TF tensor as its attribute, or None."""
+    return getattr(t, MASK_ATTRIBUTE, None)
