@@ -5,8 +5,9 @@
 #    requirements): the fused op must load and agree with the fallback,
 #    eagerly and as an XLA custom call.
 # 2. Without TensorFlow (`pip install --no-build-isolation .` where only the
-#    build tools are installed): numpy is the only dependency, corrops.numpy
-#    works, and the TensorFlow names say what to install.
+#    build tools and jax are installed): numpy is the only dependency,
+#    corrops.numpy works, the JAX binding is built and runs the fused calls,
+#    and the TensorFlow names say what to install.
 # Both are built without CUDA (CORROPS_CUDA=off), as on a machine without
 # nvcc; the test suite's build covers the CUDA kernels.
 set -euo pipefail
@@ -45,10 +46,12 @@ assert corrops.last_choice()["reason"].startswith("fused (XLA custom call)"), co
 print("packaging: installed wheel OK (CPU only), built for TF", corrops.build_info()["tf_version"])
 PY
 
-echo "packaging check: a build without TensorFlow (pip install --no-build-isolation . beside numpy and the build tools)"
+echo "packaging check: a build without TensorFlow (pip install --no-build-isolation . beside numpy, jax and the build tools)"
 python3 -m venv "$work/bare"
 "$work/bare/bin/python" -m pip install --quiet --upgrade pip
-"$work/bare/bin/python" -m pip install --quiet setuptools wheel cmake pybind11 numpy
+jax=$(grep -E '^jax==' requirements-dev.txt)
+heartbeat "installing" "$work/bare/bin/python" -m pip install --quiet setuptools wheel cmake \
+  pybind11 numpy "$jax"
 heartbeat "installing" env CORROPS_CUDA=off "$work/bare/bin/python" -m pip install --quiet \
   --no-build-isolation "$src"
 "$work/bare/bin/python" - <<'PY'
@@ -66,12 +69,20 @@ x, y = np.random.default_rng(0).random((2, 4, 30))
 r = np.array([np.corrcoef(a, b)[0, 1] for a, b in zip(x, y, strict=True)])
 np.testing.assert_allclose(cnp.corrcoef(x, y), r, rtol=1e-5)
 np.testing.assert_allclose(cnp.corr_loss(x, y).mean(axis=1), 1 - r, rtol=1e-5)
+
+import corrops.jax as cj  # noqa: E402
+
+assert cj.available() and info["jax"], info
+for dtype in ("float16", "bfloat16", "float32"):  # the engine's 16-bit types, no Eigen
+    fused = np.asarray(cj.corr_loss(x.astype(dtype), y.astype(dtype)), np.float64)
+    np.testing.assert_allclose(fused.mean(axis=1), 1 - r, atol=0.05 if "16" in dtype else 1e-5)
+assert "tensorflow" not in sys.modules
 try:
     corrops.corr_loss
 except ImportError as err:
     assert "corrops[tensorflow]" in str(err), err
 else:
     raise AssertionError("corrops.corr_loss without TensorFlow did not raise")
-assert not {"tensorflow", "jax", "torch"} & set(sys.modules)
-print("packaging: TensorFlow-free install OK (corrops.numpy; numpy the only dependency)")
+assert not {"tensorflow", "torch"} & set(sys.modules)
+print("packaging: TensorFlow-free install OK (corrops.numpy, corrops.jax fused; numpy the only dependency)")
 PY

@@ -71,7 +71,7 @@ auto BackwardBinding() {
 }
 
 // Runs fn(T()) with T the element type of the data: float, double, or the
-// binding's own 16-bit types (Eigen's on the host, CUDA's on the GPU).
+// 16-bit types given (core/half_types.h's on the host, CUDA's on the GPU).
 template <typename Half, typename BFloat16, typename Fn>
 ffi::Error ForElementType(ffi::DataType type, Fn&& fn) {
   switch (type) {

@@ -26,7 +26,7 @@ inline ffi::Error ForwardHost(ffi::ThreadPool pool, ffi::AnyBuffer y_true, ffi::
   if (!message.empty()) return ffi::Error::InvalidArgument("corrops forward: " + message);
   const Method m = static_cast<Method>(method);
   const bool* mk = has_mask ? static_cast<const bool*>(mask.untyped_data()) : nullptr;
-  return ForElementType<Eigen::half, Eigen::bfloat16>(y_pred.element_type(), [&](auto zero) {
+  return ForElementType<Binary16, Bfloat16>(y_pred.element_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(y_true.untyped_data());
     const T* y = static_cast<const T*>(y_pred.untyped_data());
@@ -53,7 +53,7 @@ inline ffi::Error BackwardHost(ffi::ThreadPool pool, ffi::AnyBuffer grad, ffi::A
   if (!message.empty()) return ffi::Error::InvalidArgument("corrops backward: " + message);
   const Method m = static_cast<Method>(method);
   const bool* mk = has_mask ? static_cast<const bool*>(mask.untyped_data()) : nullptr;
-  return ForElementType<Eigen::half, Eigen::bfloat16>(y_pred.element_type(), [&](auto zero) {
+  return ForElementType<Binary16, Bfloat16>(y_pred.element_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* g = static_cast<const T*>(grad.untyped_data());
     const T* x = static_cast<const T*>(y_true.untyped_data());

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/half_types.h"
 #include "core/row_math.h"
 #include "cuda/kernels/exec.h"
 
@@ -63,66 +64,27 @@ struct Store<__nv_bfloat16> {
   }
 };
 #else
-// IEEE binary16 and bfloat16 for host-only builds, as bits.
-struct HostHalf {
-  uint16_t bits;
-};
-struct HostBfloat16 {
-  uint16_t bits;
-};
+// Host-only builds: core's 16-bit types (the same bits and round-to-nearest-
+// even conversions as the device's). bfloat16 NaNs keep their payload, as
+// __float2bfloat16_rn does (core's conversion makes them canonical, as
+// Eigen's).
+using HostHalf = ::corrops::Binary16;
+using HostBfloat16 = ::corrops::Bfloat16;
 
-inline float float_from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-inline uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-inline float to_acc(HostHalf h) {
-  const uint32_t sign = static_cast<uint32_t>(h.bits & 0x8000u) << 16;
-  const uint32_t exp = (h.bits >> 10) & 0x1fu, mant = h.bits & 0x3ffu;
-  if (exp == 0x1f) return float_from_bits(sign | 0x7f800000u | (mant << 13));
-  if (exp == 0) {  // zero or subnormal: mant * 2^-24, exact in float
-    const float v = static_cast<float>(mant) * 5.9604644775390625e-8f;
-    return sign ? -v : v;
-  }
-  return float_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
-}
-inline float to_acc(HostBfloat16 h) { return float_from_bits(static_cast<uint32_t>(h.bits) << 16); }
+inline float to_acc(HostHalf h) { return static_cast<float>(h); }
+inline float to_acc(HostBfloat16 h) { return static_cast<float>(h); }
 
 template <>
 struct Store<HostHalf> {
-  // Round to nearest even; overflow to Inf, NaN to a quiet NaN.
-  static HostHalf from(float f) {
-    uint32_t u = bits_of(f);
-    const uint32_t sign = u & 0x80000000u;
-    u ^= sign;
-    uint16_t out;
-    if (u >= 0x47800000u) {  // |f| >= 65536 (or Inf, NaN)
-      out = u > 0x7f800000u ? 0x7e00u : 0x7c00u;
-    } else if (u < 0x38800000u) {  // below 2^-14: subnormal or zero; the
-      // float addition aligns the 10 mantissa bits and rounds to nearest even
-      const float magic = float_from_bits(0x3f000000u);  // 0.5
-      out = static_cast<uint16_t>(bits_of(float_from_bits(u) + magic) - 0x3f000000u);
-    } else {
-      const uint32_t odd = (u >> 13) & 1u;
-      u += 0xc8000fffu + odd;  // rebias the exponent (-112 << 23) and round
-      out = static_cast<uint16_t>(u >> 13);
-    }
-    return HostHalf{static_cast<uint16_t>(out | (sign >> 16))};
-  }
+  static HostHalf from(float f) { return HostHalf(f); }
 };
 template <>
 struct Store<HostBfloat16> {
   static HostBfloat16 from(float f) {
     const uint32_t u = bits_of(f);
     if ((u & 0x7fffffffu) > 0x7f800000u)
-      return HostBfloat16{static_cast<uint16_t>((u >> 16) | 0x40u)};
-    return HostBfloat16{static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16)};
+      return HostBfloat16::from_bits(static_cast<uint16_t>((u >> 16) | 0x40u));
+    return HostBfloat16::from_bits(bfloat16_rounded(u));
   }
 };
 #endif

@@ -72,13 +72,13 @@ int CheckConversions() {
       ++failures;
     }
     if (std::isfinite(c.in) && c.bits != 0x7c00 &&
-        Bits(static_cast<float>(ToDouble(Half{c.bits}))) !=
-            Bits(corrops::cuda::to_acc(Half{c.bits}))) {
+        Bits(static_cast<float>(ToDouble(Half::from_bits(c.bits)))) !=
+            Bits(corrops::cuda::to_acc(Half::from_bits(c.bits)))) {
       ++failures;
     }
   }
   for (uint32_t b = 0; b < 0x7c00u; b += 7) {  // finite halves round-trip exactly
-    const float f = corrops::cuda::to_acc(Half{static_cast<uint16_t>(b)});
+    const float f = corrops::cuda::to_acc(Half::from_bits(static_cast<uint16_t>(b)));
     if (corrops::cuda::store<Half>(f).bits != b) {
       std::printf("FAIL float16 round trip of 0x%04x\n", b);
       ++failures;
