@@ -1,6 +1,7 @@
 """The private framework APIs corrops relies on (corrops/tensorflow/_private.py,
-corrops/keras/_private.py), each checked by name: when a TensorFlow or Keras
-release changes one, its test fails saying which API and which module to
+corrops/keras/_private.py, and JAX's interfaces for primitive authors in
+corrops/jax/_tangent.py), each checked by name: when a TensorFlow, Keras or
+JAX release changes one, its test fails saying which API and which module to
 update, before anything downstream breaks in a harder-to-read way."""
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from corrops.tensorflow import _private as _tf_private
 TF = f"TensorFlow {tf.__version__}"
 
 
-def _fail(api: str, module: str, err: Exception) -> None:
-    pytest.fail(f"{api} changed in {TF} / Keras {keras.__version__}: update {module} ({err!r})")
+def _fail(api: str, module: str, err: Exception, release: str = "") -> None:
+    release = release or f"{TF} / Keras {keras.__version__}"
+    pytest.fail(f"{api} changed in {release}: update {module} ({err!r})")
 
 
 def test_graph_or_parents_in_xla_context():
@@ -116,3 +118,26 @@ def test_keras_mask_accessors():
     # The TF front end reads the attribute Keras keeps the mask in.
     np.testing.assert_array_equal(np.asarray(_tf_private.attached_mask(masked)), np.asarray(mask))
     assert _tf_private.attached_mask(plain) is not None
+
+
+def test_jax_primitive_interfaces():
+    jax = pytest.importorskip("jax")
+    try:
+        from jax.core import ShapedArray
+        from jax.interpreters import ad, batching, mlir
+
+        from corrops.jax import _tangent
+
+        # batching.primitive_batchers takes rules into fancy_primitive_batchers.
+        tables = (ad.primitive_jvps, ad.primitive_transposes, batching.fancy_primitive_batchers)
+        registered = [_tangent.tangent_p in table for table in tables]
+        aval = ShapedArray((2, 3), np.float32)
+        lowering = mlir.lower_fun
+    except Exception as err:
+        _fail(
+            "jax.core.ShapedArray, jax.extend.core.Primitive, jax.interpreters.ad/batching/mlir",
+            "corrops/jax/_tangent.py",
+            err,
+            f"JAX {jax.__version__}",
+        )
+    assert all(registered) and aval.shape == (2, 3) and callable(lowering)

@@ -4,10 +4,12 @@ They run the fused engine inside XLA through ``jax.ffi``: the custom-call
 handlers TF's XLA runs (csrc/xla_ffi/host_handlers.h, and cuda_handlers.h
 in a build with CUDA), built against jaxlib's FFI headers into
 ``_corrops_jax.so`` when jax is importable at build time
-(``build_info()["jax"]``). The gradient is the fused backward, as a
-``jax.custom_vjp``; results are bitwise those of the TF fused op on the same
-inputs. They compose with ``jax.jit``, ``jax.grad`` and ``jax.vmap`` (a
-mapped axis is folded into the rows of one call). README's GPU section says
+(``build_info()["jax"]``). The gradient is the fused backward: the loss is a
+``jax.custom_jvp`` whose tangent transposes to it (corrops/jax/_tangent.py);
+results are bitwise those of the TF fused op on the same inputs. They
+compose with ``jax.jit``, ``jax.grad``, ``jax.jvp`` (forward mode), their
+higher orders, and ``jax.vmap`` (a mapped axis is folded into the rows of
+one call). README's GPU section says
 what has been verified on which backend.
 
 The shape contract is that of :func:`corrops.corr_loss` (corrops/_layout.py):
@@ -28,7 +30,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from corrops import _build, _contract, _layout
-from corrops.jax import _formula, _sharding
+from corrops.jax import _formula, _sharding, _tangent
 
 FORWARD_TARGET = "corrops_corr_loss_forward"  # as csrc/xla_ffi/corr_loss_custom_call.h
 BACKWARD_TARGET = "corrops_corr_loss_backward"
@@ -200,31 +202,37 @@ def _as_float(value: Any, name: str, dtype: Any) -> jax.Array:
 # ---------------------------------------------------------------- the custom calls
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
 def _loss(x: jax.Array, y: jax.Array, m: jax.Array, method: int, eps: float, has_mask: bool):
     return _forward(x, y, m, method, eps, has_mask)[0]
 
 
-def _loss_fwd(x, y, m, method, eps, has_mask):
-    # symbolic_zeros: x and y say whether they are perturbed (differentiated).
-    # A training step differentiates y_pred only; the backward then skips
-    # dL/dy_true, a quarter of its memory traffic. The flags travel as the
-    # residuals' structure (None or ()), which is static.
-    loss, stats = _forward(x.value, y.value, m.value, method, eps, has_mask)
-    wanted = tuple(() if p.perturbed else None for p in (x, y))
-    return loss, (x.value, y.value, m.value, stats, wanted)
-
-
-def _loss_bwd(method, eps, has_mask, residuals, g):
-    x, y, m, stats, wanted = residuals
-    want_true, want_pred = (w is not None for w in wanted)
-    if isinstance(g, SymbolicZero) or not (want_true or want_pred):
-        return None, None, None
-    gx, gy = _backward(g, x, y, m, stats, method, eps, has_mask, want_true, want_pred)
-    return (gx if want_true else None), (gy if want_pred else None), None
-
-
-_loss.defvjp(_loss_fwd, _loss_bwd, symbolic_zeros=True)
+@functools.partial(_loss.defjvp, symbolic_zeros=True)
+def _loss_jvp(method, eps, has_mask, primals, tangents):
+    # The tangent is a primitive linear in (tx, ty) whose transpose is the
+    # fused backward (corrops/jax/_tangent.py): jax.jvp evaluates the
+    # formula's JVP, jax.grad runs the fused backward. A tangent JAX knows to
+    # be zero (symbolic_zeros) stays out: a training step differentiates
+    # y_pred only, and the backward then skips dL/dy_true, a quarter of its
+    # memory traffic.
+    x, y, m = primals
+    loss, stats = _forward(x, y, m, method, eps, has_mask)
+    tx, ty = (None if isinstance(t, SymbolicZero) else t for t in tangents[:2])
+    if tx is None and ty is None:
+        return loss, jnp.zeros_like(loss)
+    return loss, _tangent.bind(
+        x,
+        y,
+        m,
+        stats,
+        tx,
+        ty,
+        method=method,
+        eps=eps,
+        has_mask=has_mask,
+        formula=_formula_loss,
+        backward=_backward,
+    )
 
 
 def _attributes(method: int, eps: float, has_mask: bool) -> dict[str, Any]:
@@ -234,7 +242,8 @@ def _attributes(method: int, eps: float, has_mask: bool) -> dict[str, Any]:
 # The fused custom calls carry derivatives of their own, those of the
 # jax.numpy formula (corrops/jax/_formula.py): gradients of gradients and
 # Hessian-vector products differentiate the fused calls of the first
-# derivative through it. First derivatives stay fused (_loss's custom_vjp).
+# derivative through it. First reverse-mode derivatives stay fused (_loss's
+# tangent transposes to the fused backward).
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
 def _forward(x, y, m, method, eps, has_mask):
     _register()
