@@ -174,6 +174,22 @@ def test_second_derivatives_under_sharding(mesh):
     np.testing.assert_allclose(np.asarray(got), np.asarray(jax.grad(penalty)(y)), rtol=1e-5)
 
 
+def test_forward_mode_under_batch_sharding(mesh):
+    # jax.jvp of the fused loss: the forward call per shard, the tangent (the
+    # formula's JVP) partitioned by XLA; no collective, the batch sharding kept.
+    x, y, _ = _data((8, 40, 1), 1, False)
+    ty = np.random.default_rng(3).normal(size=y.shape).astype(np.float32)
+    sharding = NamedSharding(mesh, P("d"))
+    xs, ys, ts = (jax.device_put(a, sharding) for a in (x, y, ty))
+    step = jax.jit(lambda a, b, t: jax.jvp(lambda v: cj.corr_loss(a, v), (b,), (t,)))
+    assert _collectives(step, xs, ys, ts) == []
+    loss, tangent = step(xs, ys, ts)
+    assert _spec(tangent) == ("d",)
+    want_loss, want_tangent = jax.jvp(lambda v: cj.corr_loss(x, v), (y,), (ty,))
+    _same(loss, want_loss, bitwise=True)
+    _same(tangent, want_tangent, bitwise=False)
+
+
 def test_data_parallel_fit_runs_the_fused_op_with_the_loss_of_one_device():
     import keras
 
