@@ -99,6 +99,9 @@ def corr_loss(
     differentiable in reverse mode to any order) or ``"formula"`` (jax.numpy
     ops: not fused, differentiable in every mode, forward mode included).
     """
+    explicit = _explicit_spec(y_true, y_pred, axis, drop="channels")
+    if explicit is not None:
+        return _on_auto_axes(corr_loss, explicit, y_true, y_pred, mask, axis, method, eps, impl)
     impl = _check_impl(impl)
     x, y, m, layout, method_code, eps = _canonical(y_true, y_pred, axis, mask, method, eps)
     loss = _loss_of(impl)(x, y, m, method_code, eps, mask is not None)
@@ -119,6 +122,9 @@ def corrcoef(
     without the time axis; ``1 - corrcoef`` is the mean of ``corr_loss`` over
     a sequence's valid steps, 0 for a sequence with none. Differentiable;
     ``impl`` as for :func:`corr_loss`."""
+    explicit = _explicit_spec(y_true, y_pred, axis, drop="time")
+    if explicit is not None:
+        return _on_auto_axes(corrcoef, explicit, y_true, y_pred, mask, axis, method, eps, impl)
     impl = _check_impl(impl)
     x, y, m, layout, method_code, eps = _canonical(y_true, y_pred, axis, mask, method, eps)
     outer, time, groups, channels = x.shape
@@ -136,6 +142,39 @@ def corrcoef(
 
 
 IMPLS = ("fused", "formula")
+
+
+def _explicit_spec(y_true: Any, y_pred: Any, axis: Any, drop: str) -> Any:
+    """For inputs typed with a mesh's Explicit axes (jax.sharding.AxisType):
+    the result's PartitionSpec, the inputs' without the channel axis
+    (``drop="channels"``, the loss) or the time axis (``"time"``, the
+    coefficient); else None."""
+    try:
+        sharding = jax.typeof(y_pred).sharding
+        spec = tuple(sharding.spec)
+    except (AttributeError, TypeError):  # not a JAX array or tracer
+        return None
+    if not any(s is not None for s in spec):
+        return None
+    ndim = len(np.shape(y_pred))
+    spec = spec + (None,) * (ndim - len(spec))
+    layout = _layout.check(np.shape(y_true), np.shape(y_pred), axis)
+    if drop == "time":
+        dropped = layout.axis
+    else:
+        dropped = ndim - 1 if layout.has_channels else None
+    return jax.sharding.PartitionSpec(*(s for i, s in enumerate(spec) if i != dropped))
+
+
+def _on_auto_axes(fn, spec, y_true, y_pred, mask, axis, method, eps, impl):
+    """fn with the mesh's axes Auto (its custom calls are partitioned by
+    their sharding rules), the result typed with ``spec``: the layout's
+    reshapes merge sharded axes, which Explicit axes would reject."""
+
+    def call(a, b, m):
+        return fn(a, b, axis=axis, mask=m, method=method, eps=eps, impl=impl)
+
+    return jax.sharding.auto_axes(call, out_sharding=spec)(y_true, y_pred, mask)
 
 
 def _check_impl(impl: Any) -> str:

@@ -31,7 +31,7 @@ COLLECTIVES = re.compile(r"\b(all-gather|all-reduce|all-to-all|collective-permut
 def mesh():
     assert len(jax.devices()) == 4, "run with XLA_FLAGS=--xla_force_host_platform_device_count=4"
     # Auto axes: jax.jit places the work from the inputs' sharding (explicit
-    # axes: test_explicit_axes).
+    # axes: test_explicit_axes_keep_their_types).
     return jax.make_mesh((4,), ("d",), axis_types=(AxisType.Auto,))
 
 
@@ -172,6 +172,42 @@ def test_second_derivatives_under_sharding(mesh):
 
     got = jax.jit(jax.grad(penalty))(ys)
     np.testing.assert_allclose(np.asarray(got), np.asarray(jax.grad(penalty)(y)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((8, 40), 1), ((8, 40, 2), 1), ((8, 3, 40, 2), 2)], ids=str
+)
+def test_explicit_axes_keep_their_types(shape, axis, masked):
+    # A mesh with Explicit axes: sharding is part of the arrays' types. The
+    # leading axis stays sharded in the loss, the coefficient and the
+    # gradients (the canonical reshape merges it with the next axis, which
+    # Explicit axes reject: the calls run with the axes Auto), per shard,
+    # with the values of one device.
+    explicit = jax.make_mesh((4,), ("d",), axis_types=(AxisType.Explicit,))
+    x, y, mask = _data(shape, axis, masked)
+    with jax.set_mesh(explicit):
+        put = lambda a: jax.device_put(a, NamedSharding(explicit, P("d")))  # noqa: E731
+        xs, ys = put(x), put(y)
+        ms = None if mask is None else put(mask)
+
+        def total(a, b, m):
+            return jnp.mean(cj.corr_loss(a, b, axis=axis, mask=m))
+
+        loss = jax.jit(lambda a, b, m: cj.corr_loss(a, b, axis=axis, mask=m))
+        coef = jax.jit(lambda a, b, m: cj.corrcoef(a, b, axis=axis, mask=m))
+        grads = jax.jit(jax.grad(total, argnums=(0, 1)))
+        for fn in (loss, coef):
+            assert _collectives(fn, xs, ys, ms) == []
+        assert set(_collectives(grads, xs, ys, ms)) <= {"all-reduce"}  # the mean
+        got_loss, got_coef = loss(xs, ys, ms), coef(xs, ys, ms)
+        got_grads = grads(xs, ys, ms)
+    assert _spec(got_loss) == ("d",) and _spec(got_coef) == ("d",)
+    assert all(_spec(g) == ("d",) for g in got_grads)
+    _same(got_loss, cj.corr_loss(x, y, axis=axis, mask=mask), bitwise=True)
+    _same(got_coef, cj.corrcoef(x, y, axis=axis, mask=mask), bitwise=False)
+    for got, want in zip(got_grads, jax.grad(total, argnums=(0, 1))(x, y, mask), strict=True):
+        _same(got, want, bitwise=False)
 
 
 def test_forward_mode_under_batch_sharding(mesh):
