@@ -101,9 +101,9 @@ def test_bitwise_equal_to_tf_fused_op(rng, dtype, method, masked, shape, axis):
         np.testing.assert_array_equal(np.asarray(a), b.numpy())
 
 
-@pytest.mark.parametrize("method", ["pearson", "ccc"])
-@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
-def test_check_grads_float64(rng, method, masked):
+def _weighted_problem(rng, method, masked):
+    """float64 inputs (3, 12, 2), a mask or None, and a scalar of the loss:
+    its sum weighted per step (every step's loss matters)."""
     x = rng.normal(size=(3, 12, 2))
     y = 0.4 * x + rng.normal(size=x.shape)
     mask = rng.random((3, 12)) > 0.3 if masked else None
@@ -111,6 +111,14 @@ def test_check_grads_float64(rng, method, masked):
 
     def total(a, b):
         return jnp.sum(cj.corr_loss(a, b, mask=mask, method=method) * w)
+
+    return x, y, mask, total
+
+
+@pytest.mark.parametrize("method", ["pearson", "ccc"])
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_check_grads_float64(rng, method, masked):
+    x, y, _, total = _weighted_problem(rng, method, masked)
 
     check_grads(total, (x, y), order=1, modes=["fwd", "rev"], atol=1e-6, rtol=1e-6)
     check_grads(jax.jit(total), (x, y), order=1, modes=["fwd", "rev"], atol=1e-6, rtol=1e-6)
@@ -122,13 +130,7 @@ def test_second_derivatives_float64(rng, method, masked):
     """Gradients of gradients and Hessian-vector products (forward over
     reverse) against numerical derivatives of the fused gradient: the fused
     calls' own derivatives are the jax.numpy formula's."""
-    x = rng.normal(size=(3, 12, 2))
-    y = 0.4 * x + rng.normal(size=x.shape)
-    mask = rng.random((3, 12)) > 0.3 if masked else None
-    w = rng.normal(size=(3, 12))
-
-    def total(a, b):
-        return jnp.sum(cj.corr_loss(a, b, mask=mask, method=method) * w)
+    x, y, _, total = _weighted_problem(rng, method, masked)
 
     check_grads(total, (x, y), order=2, modes=["rev"], atol=1e-5, rtol=1e-5)
 
@@ -150,13 +152,7 @@ def test_forward_mode_of_the_fused_loss(rng, method, masked):
     top, against numerical derivatives; under jit and vmap; and the same
     tangents as the formula path (the loss's tangent is the formula's JVP,
     transposed to the fused backward for reverse mode)."""
-    x = rng.normal(size=(3, 12, 2))
-    y = 0.4 * x + rng.normal(size=x.shape)
-    mask = rng.random((3, 12)) > 0.3 if masked else None
-    w = rng.normal(size=(3, 12))
-
-    def total(a, b):
-        return jnp.sum(cj.corr_loss(a, b, mask=mask, method=method) * w)
+    x, y, mask, total = _weighted_problem(rng, method, masked)
 
     check_grads(total, (x, y), order=2, modes=["fwd", "rev"], atol=1e-5, rtol=1e-5)
     tx, ty = rng.normal(size=x.shape), rng.normal(size=y.shape)
