@@ -10,11 +10,13 @@ TORCH_LIBRARY extension loads only into the version it was compiled for):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from setuptools import Extension, find_packages, setup
@@ -38,13 +40,25 @@ class CMakeBuild(build_ext):
             return
         CMakeBuild._built = True
         ops_path = Path(self.get_ext_fullpath("corrops._corrops_ops")).resolve()
-        out_dir = ops_path.parent
         editable = self.inplace or getattr(self, "editable_mode", False)
         # An editable install (scripts/bootstrap.sh) keeps its CMake build in
         # the source tree, so that running it again rebuilds only what changed.
-        build_temp = ROOT / "build" if editable else Path(self.build_temp).resolve()
-        build_dir = build_temp / "cmake"
-        build_dir.mkdir(parents=True, exist_ok=True)
+        # Any other build starts from an empty directory: pip builds a source
+        # tree in place, and a cache from an earlier build would point at
+        # that build's (isolated, since deleted) framework paths.
+        if editable:
+            build_dir = ROOT / "build" / "cmake"
+            build_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            build_dir = Path(tempfile.mkdtemp(prefix="corrops-cmake-"))
+        try:
+            self._cmake(build_dir, ops_path, editable)
+        finally:
+            if not editable:
+                shutil.rmtree(build_dir, ignore_errors=True)
+
+    def _cmake(self, build_dir: Path, ops_path: Path, editable: bool) -> None:
+        out_dir = ops_path.parent
         config = [
             "cmake",
             "-S",
@@ -56,13 +70,25 @@ class CMakeBuild(build_ext):
             f"-DPython3_EXECUTABLE={sys.executable}",
             f"-DCMAKE_BUILD_TYPE={os.environ.get('CORROPS_BUILD_TYPE', 'Release')}",
         ]
-        if not have_tensorflow():
-            config.append("-DCORROPS_BUILD_TF=OFF")
-        if "CORROPS_CUDA" in os.environ:
-            config.append(f"-DCORROPS_CUDA={os.environ['CORROPS_CUDA']}")
+        # Every choice is passed, not only the non-default ones, so that the
+        # editable build's directory, reused, keeps no earlier cached choice.
+        config.append(f"-DCORROPS_BUILD_TF={'ON' if have_tensorflow() else 'OFF'}")
+        for option in ("CORROPS_CUDA", "CORROPS_JAX", "CORROPS_TORCH"):
+            config.append(f"-D{option}={os.environ.get(option, 'auto')}")
         subprocess.run(config, check=True)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
         subprocess.run(["cmake", "--build", str(build_dir), "-j", jobs], check=True)
+        # A binding this build left out must not ship from an earlier build
+        # into the same directory (pip reuses build/ in a source tree).
+        what = json.loads((out_dir / "_build_info.json").read_text())
+        built = {
+            ops_path.name: bool(what["tf_version"]),
+            "_corrops_jax.so": what["jax"],
+            "_corrops_torch.so": what["torch"],
+        }
+        for name, present in built.items():
+            if not present:
+                (out_dir / name).unlink(missing_ok=True)
         if editable:
             # Editable installs copy only extension files back to the source
             # tree: the build info and the JAX and PyTorch bindings (plain shared
@@ -131,7 +157,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["corrops", "corrops.*"]),
-    package_data={"corrops": ["_build_info.json", "*.so"]},
+    # The libraries come from this build's CMake output (the build directory),
+    # never from the source tree, where an editable install keeps its own.
+    package_data={"corrops": ["_build_info.json"]},
     ext_modules=[
         *([CMakeExtension("corrops._corrops_ops")] if have_tensorflow() else []),
         CMakeExtension("corrops._corrops_numpy"),
