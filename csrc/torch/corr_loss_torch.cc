@@ -7,7 +7,6 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
@@ -24,10 +23,10 @@
 namespace corrops {
 namespace {
 
-using torch_ops::CheckBackward;
-using torch_ops::CheckInputs;
-using torch_ops::MethodOf;
-using torch_ops::Require;
+using torch_ops::BackwardCall;
+using torch_ops::ForwardCall;
+using torch_ops::PrepareBackward;
+using torch_ops::PrepareForward;
 
 // The fewest elements one thread takes on: a smaller chunk costs more to
 // hand to a thread than to compute.
@@ -48,24 +47,19 @@ void ParallelUnits(const Layout& l, Fn fn) {
 std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::Tensor& y_pred,
                                            const std::optional<at::Tensor>& mask,
                                            c10::string_view method, double eps) {
-  const Method m = MethodOf(method);
-  Require(CheckEps(eps));
-  const Layout l = CheckInputs(y_true, y_pred, mask);
-  at::Tensor loss = at::empty(LossDims(l, y_pred.dim()), y_pred.options());
-  at::Tensor stats =
-      at::empty({l.outer, l.inner(), kStatsPerRow}, y_pred.options().dtype(at::kDouble));
-  const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;
-  double* st = stats.mutable_data_ptr<double>();
+  ForwardCall c = PrepareForward(y_true, y_pred, mask, method, eps);
+  const Layout& l = c.layout;
+  double* st = c.stats.mutable_data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES(y_pred.scalar_type(), "corr_loss_forward", [&] {
     const scalar_t* x = y_true.const_data_ptr<scalar_t>();
     const scalar_t* y = y_pred.const_data_ptr<scalar_t>();
-    scalar_t* out = loss.mutable_data_ptr<scalar_t>();
-    if (loss_is_all_zero(l)) loss.zero_();
+    scalar_t* out = c.loss.mutable_data_ptr<scalar_t>();
+    if (loss_is_all_zero(l)) c.loss.zero_();
     ParallelUnits(l, [&](int64_t b, int64_t e) {
-      corr_loss_forward<scalar_t>(l, m, eps, x, y, mk, out, st, b, e);
+      corr_loss_forward<scalar_t>(l, c.method, eps, x, y, c.mask, out, st, b, e);
     });
   });
-  return {loss, stats};
+  return {c.loss, c.stats};
 }
 
 // A per-step gradient whose every row is one value along time (the gradient
@@ -106,13 +100,10 @@ std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Te
                                             const std::optional<at::Tensor>& mask,
                                             const at::Tensor& stats, c10::string_view method,
                                             double eps, bool want_true, bool want_pred) {
-  const Method m = MethodOf(method);
-  Require(CheckEps(eps));
-  const Layout l = CheckInputs(y_true, y_pred, mask);
-  bool time_const = CheckBackward(grad, stats, l, y_pred);
-  at::Tensor grad_true = torch_ops::GradOutput(y_true, want_true);
-  at::Tensor grad_pred = torch_ops::GradOutput(y_pred, want_pred);
-  const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;
+  BackwardCall c =
+      PrepareBackward(grad, y_true, y_pred, mask, stats, method, eps, want_true, want_pred);
+  const Layout& l = c.layout;
+  bool time_const = c.time_const;
   const double* st = stats.const_data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES(y_pred.scalar_type(), "corr_loss_backward", [&] {
     at::Tensor upstream = grad;
@@ -125,13 +116,13 @@ std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Te
     const scalar_t* g = upstream.const_data_ptr<scalar_t>();
     const scalar_t* x = y_true.const_data_ptr<scalar_t>();
     const scalar_t* y = y_pred.const_data_ptr<scalar_t>();
-    scalar_t* gx = want_true ? grad_true.mutable_data_ptr<scalar_t>() : nullptr;
-    scalar_t* gy = want_pred ? grad_pred.mutable_data_ptr<scalar_t>() : nullptr;
+    scalar_t* gx = want_true ? c.grad_true.mutable_data_ptr<scalar_t>() : nullptr;
+    scalar_t* gy = want_pred ? c.grad_pred.mutable_data_ptr<scalar_t>() : nullptr;
     ParallelUnits(l, [&](int64_t b, int64_t e) {
-      corr_loss_backward<scalar_t>(l, m, eps, g, x, y, mk, st, gx, gy, b, e, time_const);
+      corr_loss_backward<scalar_t>(l, c.method, eps, g, x, y, c.mask, st, gx, gy, b, e, time_const);
     });
   });
-  return {grad_true, grad_pred};
+  return {c.grad_true, c.grad_pred};
 }
 
 }  // namespace

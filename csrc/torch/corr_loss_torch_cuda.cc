@@ -20,10 +20,10 @@
 namespace corrops {
 namespace {
 
-using torch_ops::CheckBackward;
-using torch_ops::CheckInputs;
-using torch_ops::MethodOf;
-using torch_ops::Require;
+using torch_ops::BackwardCall;
+using torch_ops::ForwardCall;
+using torch_ops::PrepareBackward;
+using torch_ops::PrepareForward;
 
 cudaStream_t CurrentStream(const at::Device& device) {
   const c10::impl::VirtualGuardImpl guard(device.type());
@@ -48,23 +48,17 @@ void ByDtype(at::ScalarType dtype, Fn fn) {
 std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::Tensor& y_pred,
                                            const std::optional<at::Tensor>& mask,
                                            c10::string_view method, double eps) {
-  const Method m = MethodOf(method);
-  Require(CheckEps(eps));
-  const Layout l = CheckInputs(y_true, y_pred, mask);
   const c10::DeviceGuard device_guard(y_pred.device());
-  at::Tensor loss = at::empty(LossDims(l, y_pred.dim()), y_pred.options());
-  at::Tensor stats =
-      at::empty({l.outer, l.inner(), kStatsPerRow}, y_pred.options().dtype(at::kDouble));
-  const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;
+  ForwardCall c = PrepareForward(y_true, y_pred, mask, method, eps);
   ByDtype(y_pred.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
-    at::Tensor scratch = Scratch(cuda::forward_scratch_bytes<T>(l), y_pred);
+    at::Tensor scratch = Scratch(cuda::forward_scratch_bytes<T>(c.layout), y_pred);
     Launched(cuda::corr_loss_forward<T>(
-        l, m, eps, y_true.const_data_ptr<T>(), y_pred.const_data_ptr<T>(), mk,
-        loss.mutable_data_ptr<T>(), stats.mutable_data_ptr<double>(),
+        c.layout, c.method, eps, y_true.const_data_ptr<T>(), y_pred.const_data_ptr<T>(), c.mask,
+        c.loss.mutable_data_ptr<T>(), c.stats.mutable_data_ptr<double>(),
         scratch.numel() ? scratch.mutable_data_ptr() : nullptr, CurrentStream(y_pred.device())));
   });
-  return {loss, stats};
+  return {c.loss, c.stats};
 }
 
 std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Tensor& y_true,
@@ -72,24 +66,19 @@ std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Te
                                             const std::optional<at::Tensor>& mask,
                                             const at::Tensor& stats, c10::string_view method,
                                             double eps, bool want_true, bool want_pred) {
-  const Method m = MethodOf(method);
-  Require(CheckEps(eps));
-  const Layout l = CheckInputs(y_true, y_pred, mask);
-  const bool time_const = CheckBackward(grad, stats, l, y_pred);
   const c10::DeviceGuard device_guard(y_pred.device());
-  at::Tensor grad_true = torch_ops::GradOutput(y_true, want_true);
-  at::Tensor grad_pred = torch_ops::GradOutput(y_pred, want_pred);
-  const bool* mk = mask ? mask->const_data_ptr<bool>() : nullptr;
+  BackwardCall c =
+      PrepareBackward(grad, y_true, y_pred, mask, stats, method, eps, want_true, want_pred);
   ByDtype(y_pred.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
-    at::Tensor scratch = Scratch(cuda::backward_scratch_bytes<T>(l, time_const), y_pred);
+    at::Tensor scratch = Scratch(cuda::backward_scratch_bytes<T>(c.layout, c.time_const), y_pred);
     Launched(cuda::corr_loss_backward<T>(
-        l, m, eps, grad.const_data_ptr<T>(), y_true.const_data_ptr<T>(), y_pred.const_data_ptr<T>(),
-        mk, stats.const_data_ptr<double>(), grad_true.mutable_data_ptr<T>(),
-        grad_pred.mutable_data_ptr<T>(), time_const,
+        c.layout, c.method, eps, grad.const_data_ptr<T>(), y_true.const_data_ptr<T>(),
+        y_pred.const_data_ptr<T>(), c.mask, stats.const_data_ptr<double>(),
+        c.grad_true.mutable_data_ptr<T>(), c.grad_pred.mutable_data_ptr<T>(), c.time_const,
         scratch.numel() ? scratch.mutable_data_ptr() : nullptr, CurrentStream(y_pred.device())));
   });
-  return {grad_true, grad_pred};
+  return {c.grad_true, c.grad_pred};
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// Argument checks of the PyTorch ops, shared by their CPU and CUDA kernels:
-// core/validate.h's checks on torch tensors, each failure a ValueError or
-// TypeError in Python naming the operand.
+// Argument checks and outputs of the PyTorch ops, shared by their CPU and
+// CUDA kernels: core/validate.h's checks on torch tensors, each failure a
+// ValueError or TypeError in Python naming the operand, then the outputs
+// allocated like the inputs (PrepareForward, PrepareBackward).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -68,6 +69,54 @@ inline bool CheckBackward(const at::Tensor& grad, const at::Tensor& stats, const
 // A backward output: like `input`, or empty (shape [0]) when not wanted.
 inline at::Tensor GradOutput(const at::Tensor& input, bool wanted) {
   return at::empty(wanted ? input.sizes() : at::IntArrayRef{0}, input.options());
+}
+
+inline const bool* MaskData(const std::optional<at::Tensor>& mask) {
+  return mask ? mask->const_data_ptr<bool>() : nullptr;
+}
+
+// A checked forward call: its method, layout, mask and outputs.
+struct ForwardCall {
+  Method method;
+  Layout layout;
+  const bool* mask;
+  at::Tensor loss, stats;
+};
+
+inline ForwardCall PrepareForward(const at::Tensor& y_true, const at::Tensor& y_pred,
+                                  const std::optional<at::Tensor>& mask, c10::string_view method,
+                                  double eps) {
+  const Method m = MethodOf(method);
+  Require(CheckEps(eps));
+  const Layout l = CheckInputs(y_true, y_pred, mask);
+  return {m, l, MaskData(mask), at::empty(LossDims(l, y_pred.dim()), y_pred.options()),
+          at::empty({l.outer, l.inner(), kStatsPerRow}, y_pred.options().dtype(at::kDouble))};
+}
+
+// A checked backward call: its method, layout, mask, whether the upstream
+// gradient is in the compact form, and the gradients (empty when not wanted).
+struct BackwardCall {
+  Method method;
+  Layout layout;
+  const bool* mask;
+  bool time_const;
+  at::Tensor grad_true, grad_pred;
+};
+
+inline BackwardCall PrepareBackward(const at::Tensor& grad, const at::Tensor& y_true,
+                                    const at::Tensor& y_pred, const std::optional<at::Tensor>& mask,
+                                    const at::Tensor& stats, c10::string_view method, double eps,
+                                    bool want_true, bool want_pred) {
+  const Method m = MethodOf(method);
+  Require(CheckEps(eps));
+  const Layout l = CheckInputs(y_true, y_pred, mask);
+  const bool time_const = CheckBackward(grad, stats, l, y_pred);
+  return {m,
+          l,
+          MaskData(mask),
+          time_const,
+          GradOutput(y_true, want_true),
+          GradOutput(y_pred, want_pred)};
 }
 
 }  // namespace torch_ops

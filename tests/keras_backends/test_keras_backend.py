@@ -358,36 +358,23 @@ def test_bad_inputs_name_the_argument(impl):
             fn(x, x, 1, np.array([["a"] * 5] * 2), "pearson")
 
 
-if BACKEND == "jax":  # the JAX backend's choice between two implementations
+# Backends with a fused op and the keras.ops implementation: the function
+# that says why the fused op cannot run (None when it can).
+FUSED_REASON = {"jax": "_jax_fused_reason", "torch": "_torch_fused_reason"}
 
-    def test_jax_without_the_binding_uses_keras_ops(rng, monkeypatch):
-        # A build without the JAX binding (an isolated pip install): the loss
-        # class runs the keras.ops implementation, and says so.
+
+if BACKEND in FUSED_REASON:  # the backends with a choice between two implementations
+
+    def test_without_the_binding_uses_keras_ops(rng, monkeypatch):
+        # A build without this backend's binding (e.g. an isolated pip install):
+        # the loss class runs the keras.ops implementation, and says so.
         from corrops.keras import _backends
 
         x, y, mask = sequence_data(rng, (4, 30, 2), 1, True)
         x, y = x.astype(np.float32), y.astype(np.float32)
         fused = _np(_class_loss(x, y, 1, mask, "ccc"))
         assert corrops.last_choice()["impl"] == "fused"
-        monkeypatch.setattr(_backends, "_jax_fused_reason", lambda: "the JAX binding is not built")
-        portable = _np(_class_loss(x, y, 1, mask, "ccc"))
-        choice = corrops.last_choice()
-        assert choice["impl"] == "keras.ops" and "not built" in choice["reason"]
-        np.testing.assert_allclose(portable, fused, rtol=1e-5, atol=1e-5)
-
-
-if BACKEND == "torch":  # the torch backend's choice between two implementations
-
-    def test_torch_without_the_ops_uses_keras_ops(rng, monkeypatch):
-        # A build without the PyTorch ops: the loss class runs the keras.ops
-        # implementation, and says so.
-        from corrops.keras import _backends
-
-        x, y, mask = sequence_data(rng, (4, 30, 2), 1, True)
-        x, y = x.astype(np.float32), y.astype(np.float32)
-        fused = _np(_class_loss(x, y, 1, mask, "ccc"))
-        assert corrops.last_choice()["impl"] == "fused"
-        monkeypatch.setattr(_backends, "_torch_fused_reason", lambda: "the ops are not built")
+        monkeypatch.setattr(_backends, FUSED_REASON[BACKEND], lambda: "the binding is not built")
         portable = _np(_class_loss(x, y, 1, mask, "ccc"))
         choice = corrops.last_choice()
         assert choice["impl"] == "keras.ops" and "not built" in choice["reason"]
