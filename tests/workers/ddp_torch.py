@@ -49,6 +49,10 @@ def _rank(rank, world, out_path):
         grads = [p.grad.tolist() for p in model.parameters()]
         with open(out_path, "w") as f:
             json.dump({"loss": loss.item() / world, "grads": grads}, f)
+    # Both ranks leave together: a rank tearing gloo down while its peer is
+    # still connected can abort the peer ("terminate called without an
+    # active exception").
+    dist.barrier()
     dist.destroy_process_group()
 
 
