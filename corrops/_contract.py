@@ -73,6 +73,18 @@ def check_eps(eps: Any) -> float:
     return value
 
 
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_reduction(reduction: Any) -> str:
+    """``reduction`` in lower case: "none" (the per-step loss), "mean" or
+    "sum" (of the per-step loss over all its elements); ValueError naming it
+    otherwise."""
+    if not isinstance(reduction, str) or reduction.lower() not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction.lower()
+
+
 def check_impl(impl: Any, choices: tuple[str, ...]) -> str:
     """``impl`` in lower case; None reads $CORROPS_IMPL (default "auto")."""
     if impl is None:

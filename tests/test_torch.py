@@ -1,6 +1,6 @@
 """corrops.torch: the native ops (opcheck), gradients to second order in
 float64 (gradcheck, gradgradcheck), parity with corrops.numpy over dtypes,
-shape classes, masks, methods and dims, torch.compile and torch.export,
+shape classes, masks, methods and dims, the reductions, torch.compile and torch.export,
 bad inputs, determinism over thread counts, and the pure-torch fallback.
 """
 
@@ -24,6 +24,7 @@ METHODS = ["pearson", "ccc"]
 # (shape, dim): (B, T), (B, T, C), 4-D with groups, time not on axis 1.
 SHAPES = [((3, 17), 1), ((4, 9, 3), 1), ((2, 6, 3, 2), 1), ((5, 3, 2), 0), ((2, 3, 11, 2), 2)]
 IMPLS = ["fused", "torch"]
+REDUCED_SHAPES = [((3, 17), 1), ((2, 6, 3, 2), 1), ((5, 3, 2), 0)]
 
 
 def _data(shape, dim, masked, seed=0):
@@ -69,6 +70,41 @@ def test_matches_numpy_front_end(shape, dim, masked, method, impl):
         )
         tol = 1e-12 if dtype == np.float64 else 3e-5
         np.testing.assert_allclose(coef.numpy(), want_coef, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+@pytest.mark.parametrize(("shape", "dim"), REDUCED_SHAPES, ids=str)
+def test_reduction_is_the_reduced_per_step_loss(shape, dim, masked, method, impl):
+    # reduction="mean"/"sum" equals .mean()/.sum() of the per-step loss to
+    # rounding (the op sums over time from its statistics), with the same
+    # gradients: bitwise for the fused op, whose backward gets the compact
+    # upstream gradient either way.
+    x, y, mask = _data(shape, dim, masked)
+    m = None if mask is None else torch.from_numpy(mask)
+    for dtype in (torch.float16, torch.float32, torch.float64):
+        tol = {torch.float16: 2e-3, torch.float32: 2e-6, torch.float64: 1e-13}[dtype]
+        for reduction in ("mean", "sum"):
+            grads = []
+            for reduced in (False, True):
+                xt = torch.from_numpy(x).to(dtype).requires_grad_()
+                yt = torch.from_numpy(y).to(dtype).requires_grad_()
+                kwargs = dict(dim=dim, mask=m, method=method, impl=impl)
+                if reduced:
+                    loss = ct.corr_loss(xt, yt, reduction=reduction, **kwargs)
+                    assert loss.shape == () and loss.dtype == dtype
+                else:
+                    loss = getattr(ct.corr_loss(xt, yt, **kwargs), reduction)()
+                grads.append((loss, *torch.autograd.grad(loss, (xt, yt))))
+            (want, *want_grads), (got, *got_grads) = grads
+            scale = 1.0 if reduction == "mean" else float(np.prod(want_grads[0].shape))
+            torch.testing.assert_close(got, want, rtol=tol, atol=tol * scale)
+            for g, w in zip(got_grads, want_grads, strict=True):
+                if impl == "fused" and dtype != torch.float16:
+                    assert torch.equal(g, w)
+                else:
+                    torch.testing.assert_close(g, w, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
@@ -131,8 +167,12 @@ def test_gradcheck_and_gradgradcheck(shape, dim, masked, method, impl):
     def coef(a, b):
         return ct.corrcoef(a, b, dim=dim, mask=m, method=method, impl=impl)
 
-    assert torch.autograd.gradcheck(loss, (xt, yt))
-    assert torch.autograd.gradgradcheck(loss, (xt, yt))
+    def mean_loss(a, b):
+        return ct.corr_loss(a, b, dim=dim, mask=m, method=method, impl=impl, reduction="mean")
+
+    for fn in (loss, mean_loss):
+        assert torch.autograd.gradcheck(fn, (xt, yt))
+        assert torch.autograd.gradgradcheck(fn, (xt, yt))
     assert torch.autograd.gradcheck(coef, (xt, yt))
 
 
@@ -197,6 +237,7 @@ def test_opcheck_both_ops():
         for method in METHODS:
             args = (x, y, mask, method, 1e-7)
             torch.library.opcheck(torch.ops.corrops.corr_loss_forward, args)
+            torch.library.opcheck(torch.ops.corrops.corr_loss_forward, (*args, True))
             _loss, stats = torch.ops.corrops.corr_loss_forward(*args)
             for grad in (torch.ones(2, 9, 2, dtype=torch.float64), torch.ones(2, 1, 2).double()):
                 torch.library.opcheck(
@@ -233,18 +274,22 @@ def test_torch_compile_fullgraph_dynamic_batch():
     def step(a, b, m):
         return ct.corr_loss(a, b, mask=m, method="ccc").mean()
 
-    compiled = torch.compile(step, fullgraph=True, dynamic=True)
-    for batch in (4, 7):
-        x, y, mask = _data((batch, 33, 2), 1, True, seed=batch)
-        m = torch.from_numpy(mask)
-        ye = torch.from_numpy(y).requires_grad_()
-        yc = torch.from_numpy(y).requires_grad_()
-        eager = step(torch.from_numpy(x), ye, m)
-        got = compiled(torch.from_numpy(x), yc, m)
-        torch.testing.assert_close(got, eager, rtol=1e-12, atol=1e-12)
-        eager.backward()
-        got.backward()
-        torch.testing.assert_close(yc.grad, ye.grad, rtol=1e-12, atol=1e-12)
+    def reduced_step(a, b, m):
+        return ct.corr_loss(a, b, mask=m, method="ccc", reduction="mean")
+
+    for fn in (step, reduced_step):
+        compiled = torch.compile(fn, fullgraph=True, dynamic=True)
+        for batch in (4, 7):
+            x, y, mask = _data((batch, 33, 2), 1, True, seed=batch)
+            m = torch.from_numpy(mask)
+            ye = torch.from_numpy(y).requires_grad_()
+            yc = torch.from_numpy(y).requires_grad_()
+            eager = fn(torch.from_numpy(x), ye, m)
+            got = compiled(torch.from_numpy(x), yc, m)
+            torch.testing.assert_close(got, eager, rtol=1e-12, atol=1e-12)
+            eager.backward()
+            got.backward()
+            torch.testing.assert_close(yc.grad, ye.grad, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.slow
@@ -264,23 +309,24 @@ def test_torch_export_holds_the_native_op():
     np.testing.assert_array_equal(got.numpy(), cnp.corr_loss(x2, y2))
 
 
+@pytest.mark.parametrize("reduction", ["none", "mean"])
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("shape", [(4, 37), (3, 29, 2)], ids=str)
-def test_the_lean_call_gives_the_general_paths_bits(shape, dtype, method, monkeypatch):
+def test_the_lean_call_gives_the_general_paths_bits(shape, dtype, method, reduction, monkeypatch):
     # The common call skips the general argument handling (_lean_call); an
     # explicit impl takes the general path. Same loss and gradients, bitwise.
     x, y, _ = _data(shape, 1, False)
     x = torch.tensor(x, dtype=dtype, requires_grad=True)
     y = torch.tensor(y, dtype=dtype, requires_grad=True)
-    general = ct.corr_loss(x, y, method=method, impl="auto")
+    general = ct.corr_loss(x, y, method=method, impl="auto", reduction=reduction)
     general_grads = torch.autograd.grad((general * general).sum(), (x, y))
 
     def general_path(*args, **kwargs):
         raise AssertionError("the common call took the general path")
 
     monkeypatch.setattr(ct, "_canonicalize", general_path)
-    lean = ct.corr_loss(x, y, method=method)
+    lean = ct.corr_loss(x, y, method=method, reduction=reduction)
     lean_grads = torch.autograd.grad((lean * lean).sum(), (x, y))
     assert torch.equal(lean, general)
     for got, want in zip(lean_grads, general_grads, strict=True):
@@ -321,6 +367,8 @@ BAD = [
     (dict(mask=np.ones((3, 9), bool)), ValueError, "mask must have the loss shape"),
     (dict(mask=torch.ones(3, 10, dtype=torch.complex64)), TypeError, "mask must be bool or 0/1"),
     (dict(impl="cuda"), ValueError, "impl must be one of"),
+    (dict(reduction="avg"), ValueError, "reduction must be one of"),
+    (dict(reduction=None), ValueError, "reduction must be one of"),
 ]
 
 
@@ -394,10 +442,13 @@ def test_cuda_matches_cpu(dtype, method):
     for device in ("cpu", "cuda"):
         xt = torch.from_numpy(x).to(device, dtype)
         yt = torch.from_numpy(y).to(device, dtype).requires_grad_()
-        loss = ct.corr_loss(xt, yt, mask=torch.from_numpy(mask).to(device), method=method)
+        m = torch.from_numpy(mask).to(device)
+        loss = ct.corr_loss(xt, yt, mask=m, method=method)
         assert corrops.last_choice()["impl"] == "fused"
         loss.mean().backward()
-        grads[device] = (loss.detach().cpu(), yt.grad.cpu())
+        total = ct.corr_loss(xt, yt, mask=m, method=method, reduction="sum")
+        (g_total,) = torch.autograd.grad(total, yt)
+        grads[device] = (loss.detach().cpu(), yt.grad.cpu(), total.detach().cpu(), g_total.cpu())
     tol = 1e-12 if dtype == torch.float64 else 2e-5
     for got, want in zip(grads["cuda"], grads["cpu"], strict=True):
         torch.testing.assert_close(got, want, rtol=tol, atol=tol)

@@ -142,16 +142,42 @@ def _choose(impl: Any, device: torch.device) -> str:
     return choice
 
 
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the statistics are computed in: float32 for half types."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _fused(c: _Canonical, sum_time: bool) -> torch.Tensor:
+    """The native forward's loss in the compute dtype: per step, or with
+    ``sum_time`` summed over time (outer, 1, groups)."""
+    compute = _compute_dtype(c.x.dtype)
+    x, y = c.x.to(compute).contiguous(), c.y.to(compute).contiguous()
+    mask = None if c.mask is None else c.mask.contiguous()
+    loss, _stats = _library.forward(x, y, mask, c.method, c.eps, sum_time)
+    return loss
+
+
 def _loss(c: _Canonical, choice: str) -> torch.Tensor:
     """The per-step loss (outer, time, groups) in the inputs' dtype."""
     if choice == "torch":
         return _formula.corr_loss(c.x, c.y, c.mask, c.method, c.eps)
-    dtype = c.x.dtype
-    compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-    x, y = c.x.to(compute).contiguous(), c.y.to(compute).contiguous()
-    mask = None if c.mask is None else c.mask.contiguous()
-    loss, _stats = _library.forward(x, y, mask, c.method, c.eps)
-    return loss.to(dtype)
+    return _fused(c, sum_time=False).to(c.x.dtype)
+
+
+def _time_sums(c: _Canonical, choice: str) -> torch.Tensor:
+    """The per-step loss summed over time, (outer, 1, groups), in the compute
+    dtype; the native op takes it from the statistics, writing no per-step loss."""
+    if choice == "torch":
+        loss = _formula.corr_loss(c.x, c.y, c.mask, c.method, c.eps)
+        return loss.to(_compute_dtype(loss.dtype)).sum(dim=1, keepdim=True)
+    return _fused(c, sum_time=True)
+
+
+def _reduce(sums: torch.Tensor, reduction: str, steps: Any, dtype: torch.dtype) -> torch.Tensor:
+    """The per-step loss's sum or mean over all its ``steps`` elements (a
+    0-dim tensor in ``dtype``) from its sums over time."""
+    total = sums.sum()
+    return (total if reduction == "sum" else total / steps).to(dtype)
 
 
 def corr_loss(
@@ -163,6 +189,7 @@ def corr_loss(
     method: str = "pearson",
     eps: float | None = None,
     impl: str | None = None,
+    reduction: str = "none",
 ) -> torch.Tensor:
     """Per-time-step correlation loss, differentiable in both inputs.
 
@@ -178,31 +205,51 @@ def corr_loss(
       impl: ``"auto"`` (the native op where it can run, else the formula),
         ``"fused"`` (raise if the op cannot run) or ``"torch"``; None reads
         ``$CORROPS_IMPL``, default "auto".
+      reduction: ``"none"`` (the per-step loss), ``"mean"`` or ``"sum"``:
+        the per-step loss's mean or sum over all its elements, as
+        ``.mean()`` / ``.sum()`` of it (masked steps count, with loss 0),
+        up to rounding. The native op then reduces over time from its
+        statistics, so no per-step loss is written and the backward gets
+        the compact gradient: the fastest training step.
 
     Returns:
-      The input shape without the channel axis (``(B, T)``), in ``y_pred``'s dtype.
+      The input shape without the channel axis (``(B, T)``), in ``y_pred``'s
+      dtype; a 0-dim tensor for ``reduction="mean"`` or ``"sum"``.
     """
-    lean = _lean_call(y_true, y_pred, dim, mask, method, eps, impl)
+    lean = _lean_call(y_true, y_pred, dim, mask, method, eps, impl, reduction)
     if lean is not None:
         return lean
+    reduction = _contract.check_reduction(reduction)
     c = _canonicalize(y_true, y_pred, dim, mask, method, eps)
-    loss = _loss(c, _choose(impl, c.y.device))
-    return loss.reshape(c.loss_shape)
+    choice = _choose(impl, c.y.device)
+    if reduction != "none":
+        steps = c.x.shape[0] * c.x.shape[1] * c.x.shape[2]
+        return _reduce(_time_sums(c, choice), reduction, steps, c.x.dtype)
+    return _loss(c, choice).reshape(c.loss_shape)
 
 
 _LEAN_DTYPES = (torch.float32, torch.float64)
 
 
 def _lean_call(
-    y_true: Any, y_pred: Any, dim: Any, mask: Any, method: Any, eps: Any, impl: Any
+    y_true: Any,
+    y_pred: Any,
+    dim: Any,
+    mask: Any,
+    method: Any,
+    eps: Any,
+    impl: Any,
+    reduction: Any,
 ) -> torch.Tensor | None:
     """The common call straight to the op, or None: CPU tensors of one
     float32/float64 dtype and one shape, ``(B, T)`` or ``(B, T, C)``, time on
-    dim 1, no mask, a method name as spelled in METHODS, default impl. The
-    general path costs tens of microseconds of Python per call, as much as
-    the op itself at (64, 1000, 1); this one gives the same bits."""
+    dim 1, no mask, a method and reduction name as spelled in METHODS and
+    REDUCTIONS, default impl. The general path costs tens of microseconds of
+    Python per call, as much as the op itself at (64, 1000, 1); this one
+    gives the same bits."""
     if (
         mask is not None
+        or reduction not in _contract.REDUCTIONS
         or impl is not None
         or type(dim) is not int
         or dim != 1
@@ -224,8 +271,10 @@ def _lean_call(
     shape = y_pred.shape
     dims = (shape[0], shape[1], 1, shape[2] if len(shape) == 3 else 1)
     x, y = y_true.reshape(dims).contiguous(), y_pred.reshape(dims).contiguous()
-    loss, _stats = _library.forward(x, y, None, method, eps)
+    loss, _stats = _library.forward(x, y, None, method, eps, reduction != "none")
     _choice.record("fused", FUSED)
+    if reduction != "none":
+        return _reduce(loss, reduction, shape[0] * shape[1], y_pred.dtype)
     return loss.view(shape[:2])
 
 
@@ -252,12 +301,10 @@ def corrcoef(
     if mask is not None:
         mask = mask.unsqueeze(-1).expand(outer, time, groups, channels).reshape(rows[:3])
     per_row = _Canonical(c.x.reshape(rows), c.y.reshape(rows), mask, (), (), c.method, c.eps)
-    loss = _loss(per_row, _choose(impl, c.y.device))
-    acc = torch.float64 if loss.dtype == torch.float64 else torch.float32
-    total = loss.to(acc).sum(dim=1)
+    total = _time_sums(per_row, _choose(impl, c.y.device)).squeeze(1)
     if mask is None:
         n = torch.ones_like(total) * time
     else:
-        n = mask.to(acc).sum(dim=1)
+        n = mask.to(total.dtype).sum(dim=1)
     coef = torch.where(n > 0, 1.0 - total / torch.clamp(n, min=1.0), 0.0)
-    return coef.to(loss.dtype).reshape(c.coef_shape)
+    return coef.to(c.x.dtype).reshape(c.coef_shape)

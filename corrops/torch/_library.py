@@ -3,9 +3,13 @@ and CUDA kernels in a build with CUDA): loading, and
 what torch needs around them: fake kernels (shapes for torch.compile and
 torch.export) and autograd.
 
-* ``corrops::corr_loss_forward(y_true, y_pred, mask, method, eps) -> (loss,
-  stats)``: canonical (outer, time, groups, channels) data, (outer, time,
-  groups) mask and loss, float64 per-row statistics (outer, groups*channels, 7).
+* ``corrops::corr_loss_forward(y_true, y_pred, mask, method, eps,
+  sum_time=False) -> (loss, stats)``: canonical (outer, time, groups,
+  channels) data, (outer, time, groups) mask and loss, float64 per-row
+  statistics (outer, groups*channels, 7). With ``sum_time`` the loss is its
+  sum over time, (outer, 1, groups), from the statistics (the CPU kernel
+  writes no per-step loss), and its gradient reaches the backward op in the
+  compact form.
 * ``corrops::corr_loss_backward(grad, y_true, y_pred, mask, stats, method,
   eps, want_true=True, want_pred=True) -> (grad_true, grad_pred)``: the fused
   backward; ``grad`` has the loss shape, or time 1 when constant along time
@@ -79,9 +83,9 @@ def _register() -> None:
     )
 
 
-def _forward_fake(y_true, y_pred, mask, method, eps):  # type: ignore[no-untyped-def]
+def _forward_fake(y_true, y_pred, mask, method, eps, sum_time=False):  # type: ignore[no-untyped-def]
     outer, time, groups, channels = y_pred.shape
-    loss = y_pred.new_empty((outer, time, groups))
+    loss = y_pred.new_empty((outer, 1 if sum_time else time, groups))
     stats = y_pred.new_empty((outer, groups * channels, STATS_PER_ROW), dtype=torch.float64)
     return loss, stats
 
@@ -94,9 +98,14 @@ def _backward_fake(grad, y_true, y_pred, mask, stats, method, eps, want_true=Tru
 
 
 def forward(
-    x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, method: str, eps: float
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mask: torch.Tensor | None,
+    method: str,
+    eps: float,
+    sum_time: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.ops.corrops.corr_loss_forward(x, y, mask, method, eps)
+    return torch.ops.corrops.corr_loss_forward(x, y, mask, method, eps, sum_time)
 
 
 def _backward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:

@@ -87,6 +87,7 @@ template <typename T>
 constexpr bool kHasSimdEngine = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
 using generic::corr_coefficients;
+using generic::corr_loss_totals;
 using generic::loss_is_all_zero;
 using generic::num_work_units;
 using generic::work_unit_cost;

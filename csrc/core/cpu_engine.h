@@ -80,7 +80,9 @@ inline int64_t work_unit_cost(const Layout& l) {
 }
 
 // Forward over work units [begin, end): writes the loss (outer, time, groups)
-// and the per-row statistics (rows, kStatsPerRow). `mask` may be null.
+// and the per-row statistics (rows, kStatsPerRow). `mask` may be null. A null
+// `loss` computes the statistics alone (the same bits), for a loss reduced
+// over time from them (corr_loss_totals).
 template <typename T>
 void corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true, const T* y_pred,
                        const bool* mask, T* loss, double* stats, int64_t begin, int64_t end) {
@@ -113,6 +115,27 @@ void corr_loss_backward(const Layout& l, Method method, double eps, const T* gra
     detail::backward_units_impl</*kMasked=*/false>(l, method, eps, grad, y_true, y_pred, mask,
                                                    stats, grad_true, grad_pred, begin, end,
                                                    grad_time_const);
+}
+
+// The per-step loss summed over time, (outer, groups), from the forward's
+// statistics, for outer indices [begin, end): a row's valid steps sum to
+// n * (1 - coefficient) (docs/DESIGN.md), averaged over its group's channels
+// as the per-step loss is. The sum of the loss without writing it.
+template <typename A>
+void corr_loss_totals(const Layout& l, Method method, double eps, const double* stats, A* totals,
+                      int64_t begin, int64_t end) {
+  const int64_t channels = l.channels, groups = l.groups;
+  for (int64_t o = begin; o < end; ++o) {
+    for (int64_t g = 0; g < groups; ++g) {
+      double sum = 0;
+      for (int64_t c = 0; c < channels; ++c) {
+        const double* row = stats + ((o * groups + g) * channels + c) * kStatsPerRow;
+        const RowStats<double> s = detail::load_stats<double>(row);
+        sum += s.n * (1.0 - row_coefficient(method, s, eps));
+      }
+      totals[o * groups + g] = channels > 0 ? static_cast<A>(sum / channels) : A(0);
+    }
+  }
 }
 
 // Per-row coefficients (Pearson r or CCC, up to eps) from the forward's

@@ -332,7 +332,7 @@ void tile_forward(const Block& b, Method method, double eps, const T* x, const T
                   BlockScratch<A>& sc, T* loss, double* stats) {
   tile_stats<kMasked, kC>(b, x, y, m, sc);
   finish_stats(b, method, eps, sc, stats);
-  tile_loss<kMasked, kC>(b, x, y, m, sc, loss);
+  if (loss) tile_loss<kMasked, kC>(b, x, y, m, sc, loss);
 }
 
 template <bool kMasked, int kC, bool kUnitG, typename T, typename A>

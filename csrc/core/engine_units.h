@@ -52,7 +52,7 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
     const int64_t len = l.time;
     // x, y and the loss: above stream_store_min_bytes the loss is streamed
     // (see contiguous_loss_out), as the backward streams its gradients.
-    const bool stream = streams_outputs(3 * l.elements() * static_cast<int64_t>(sizeof(T)));
+    const bool stream = loss && streams_outputs(3 * l.elements() * static_cast<int64_t>(sizeof(T)));
     if (!kMasked && stream && 4 * len * static_cast<int64_t>(sizeof(T)) <= kPipelineMaxBytes) {
       pipelined_forward_rows<T, A>(method, eps, len, x, y, loss, stats, begin, end);
       stream_store_fence();
@@ -68,6 +68,7 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
         const RowStats<A> s =
             contiguous_stats</*kMasked=*/false, T, A>(x + off + a, y + off + a, nullptr, n);
         store_stats(s, stats + u * kStatsPerRow);
+        if (!loss) continue;
         std::fill(loss + off, loss + off + a, T(0));
         contiguous_loss_out</*kMasked=*/false>(stream, x + off + a, y + off + a, nullptr, n, s.mx,
                                                s.my, s.inv_s, loss_scale(method, s, eps),
@@ -77,6 +78,7 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
       }
       const RowStats<A> s = contiguous_stats<kMasked, T, A>(x + off, y + off, mu, len);
       store_stats(s, stats + u * kStatsPerRow);
+      if (!loss) continue;
       contiguous_loss_out<kMasked>(stream, x + off, y + off, mu, len, s.mx, s.my, s.inv_s,
                                    loss_scale(method, s, eps), loss + off);
     }
@@ -91,7 +93,7 @@ void forward_units_impl(const Layout& l, Method method, double eps, const T* x, 
     } else {
       block_stats<kMasked>(b, x, y, m, sc);
       finish_stats(b, method, eps, sc, stats);
-      block_loss<kMasked>(b, x, y, m, sc, loss);
+      if (loss) block_loss<kMasked>(b, x, y, m, sc, loss);
     }
   }
 }

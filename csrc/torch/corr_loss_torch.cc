@@ -44,10 +44,16 @@ void ParallelUnits(const Layout& l, Fn fn) {
   at::parallel_for(0, units, grain, fn);
 }
 
+// The fewest outer indices one thread sums the loss over time for (a few
+// rows' statistics each).
+constexpr int64_t kMinTotalsGrain = 4096;
+
+// sum_time: the loss summed over time (outer, 1, groups), from the
+// statistics alone; the per-step loss is never written.
 std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::Tensor& y_pred,
                                            const std::optional<at::Tensor>& mask,
-                                           c10::string_view method, double eps) {
-  ForwardCall c = PrepareForward(y_true, y_pred, mask, method, eps);
+                                           c10::string_view method, double eps, bool sum_time) {
+  ForwardCall c = PrepareForward(y_true, y_pred, mask, method, eps, sum_time);
   const Layout& l = c.layout;
   double* st = c.stats.mutable_data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES(y_pred.scalar_type(), "corr_loss_forward", [&] {
@@ -56,8 +62,13 @@ std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::T
     scalar_t* out = c.loss.mutable_data_ptr<scalar_t>();
     if (loss_is_all_zero(l)) c.loss.zero_();
     ParallelUnits(l, [&](int64_t b, int64_t e) {
-      corr_loss_forward<scalar_t>(l, c.method, eps, x, y, c.mask, out, st, b, e);
+      corr_loss_forward<scalar_t>(l, c.method, eps, x, y, c.mask, sum_time ? nullptr : out, st, b,
+                                  e);
     });
+    if (sum_time)
+      at::parallel_for(0, l.outer, kMinTotalsGrain, [&](int64_t b, int64_t e) {
+        corr_loss_totals<scalar_t>(l, c.method, eps, st, out, b, e);
+      });
   });
   return {c.loss, c.stats};
 }
@@ -128,14 +139,15 @@ std::tuple<at::Tensor, at::Tensor> Backward(const at::Tensor& grad, const at::Te
 }  // namespace
 }  // namespace corrops
 
-// Data: (outer, time, groups, channels); mask and loss: (outer, time, groups);
+// Data: (outer, time, groups, channels); mask and loss: (outer, time, groups),
+// the loss with sum_time (outer, 1, groups), its sum over time;
 // stats: (outer, groups * channels, 7) float64; grad: the loss shape, or
 // time 1 when constant along time. A gradient not wanted is returned empty
 // (shape [0]) and not computed.
 TORCH_LIBRARY(corrops, m) {
   m.def(
-      "corr_loss_forward(Tensor y_true, Tensor y_pred, Tensor? mask, str method, float eps) "
-      "-> (Tensor, Tensor)");
+      "corr_loss_forward(Tensor y_true, Tensor y_pred, Tensor? mask, str method, float eps, "
+      "bool sum_time=False) -> (Tensor, Tensor)");
   m.def(
       "corr_loss_backward(Tensor grad, Tensor y_true, Tensor y_pred, Tensor? mask, Tensor stats, "
       "str method, float eps, bool want_true=True, bool want_pred=True) -> (Tensor, Tensor)");

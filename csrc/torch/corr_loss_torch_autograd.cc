@@ -1,7 +1,8 @@
 // The autograd kernel of corrops::corr_loss_forward, in C++: a training
 // step's backward runs the fused backward op with no Python in between.
 // The gradient of a mean (one value broadcast along time) reaches the
-// backward op as its time-1 slice, and only the gradients autograd needs
+// backward op as its time-1 slice, as does the gradient of the loss summed
+// over time (sum_time: its shape is that slice's), and only the gradients autograd needs
 // are computed (a training step: dL/dy_pred alone). The backward op's own autograd (second
 // and higher derivatives, through the formula) is registered from Python
 // (corrops/torch/_library.py); it is dispatched to only when the backward
@@ -22,15 +23,14 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 using TensorPair = std::tuple<at::Tensor, at::Tensor>;
 
-const c10::TypedOperatorHandle<TensorPair(const at::Tensor&, const at::Tensor&,
-                                          const std::optional<at::Tensor>&, c10::string_view,
-                                          double)>&
-ForwardOp() {
-  static const auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("corrops::corr_loss_forward", "")
-          .typed<TensorPair(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
-                            c10::string_view, double)>();
+using ForwardSignature = TensorPair(const at::Tensor&, const at::Tensor&,
+                                    const std::optional<at::Tensor>&, c10::string_view, double,
+                                    bool);
+
+const c10::TypedOperatorHandle<ForwardSignature>& ForwardOp() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("corrops::corr_loss_forward", "")
+                             .typed<ForwardSignature>();
   return op;
 }
 
@@ -49,9 +49,9 @@ class CorrLoss : public torch::autograd::Function<CorrLoss> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& y_true,
                                const at::Tensor& y_pred, const std::optional<at::Tensor>& mask,
-                               c10::string_view method, double eps) {
+                               c10::string_view method, double eps, bool sum_time) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    auto [loss, stats] = ForwardOp().call(y_true, y_pred, mask, method, eps);
+    auto [loss, stats] = ForwardOp().call(y_true, y_pred, mask, method, eps, sum_time);
     ctx->save_for_backward({y_true, y_pred, mask.value_or(at::Tensor()), stats});
     ctx->saved_data["method"] = std::string(method);
     ctx->saved_data["eps"] = eps;
@@ -80,14 +80,18 @@ class CorrLoss : public torch::autograd::Function<CorrLoss> {
                               want_pred);
     }
     return {want_true ? std::get<0>(out) : at::Tensor(),
-            want_pred ? std::get<1>(out) : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+            want_pred ? std::get<1>(out) : at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
   }
 };
 
 TensorPair ForwardAutograd(const at::Tensor& y_true, const at::Tensor& y_pred,
                            const std::optional<at::Tensor>& mask, c10::string_view method,
-                           double eps) {
-  const variable_list out = CorrLoss::apply(y_true, y_pred, mask, method, eps);
+                           double eps, bool sum_time) {
+  const variable_list out = CorrLoss::apply(y_true, y_pred, mask, method, eps, sum_time);
   return {out[0], out[1]};
 }
 

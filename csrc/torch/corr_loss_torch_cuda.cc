@@ -47,9 +47,11 @@ void ByDtype(at::ScalarType dtype, Fn fn) {
 
 std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::Tensor& y_pred,
                                            const std::optional<at::Tensor>& mask,
-                                           c10::string_view method, double eps) {
+                                           c10::string_view method, double eps, bool sum_time) {
   const c10::DeviceGuard device_guard(y_pred.device());
-  ForwardCall c = PrepareForward(y_true, y_pred, mask, method, eps);
+  // sum_time: the per-step loss, then its sum over time on the same stream
+  // (the CUDA kernels always write the per-step loss).
+  ForwardCall c = PrepareForward(y_true, y_pred, mask, method, eps, /*sum_time=*/false);
   ByDtype(y_pred.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     at::Tensor scratch = Scratch(cuda::forward_scratch_bytes<T>(c.layout), y_pred);
@@ -58,6 +60,7 @@ std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::T
         c.loss.mutable_data_ptr<T>(), c.stats.mutable_data_ptr<double>(),
         scratch.numel() ? scratch.mutable_data_ptr() : nullptr, CurrentStream(y_pred.device())));
   });
+  if (sum_time) return {c.loss.sum(1, /*keepdim=*/true), c.stats};
   return {c.loss, c.stats};
 }
 

@@ -83,13 +83,17 @@ struct ForwardCall {
   at::Tensor loss, stats;
 };
 
+// `loss` is per step (outer, time, groups), or with sum_time its sum over
+// time (outer, 1, groups).
 inline ForwardCall PrepareForward(const at::Tensor& y_true, const at::Tensor& y_pred,
                                   const std::optional<at::Tensor>& mask, c10::string_view method,
-                                  double eps) {
+                                  double eps, bool sum_time) {
   const Method m = MethodOf(method);
   Require(CheckEps(eps));
   const Layout l = CheckInputs(y_true, y_pred, mask);
-  return {m, l, MaskData(mask), at::empty(LossDims(l, y_pred.dim()), y_pred.options()),
+  Dims loss_dims = LossDims(l, y_pred.dim());
+  if (sum_time) loss_dims[1] = 1;
+  return {m, l, MaskData(mask), at::empty(loss_dims, y_pred.options()),
           at::empty({l.outer, l.inner(), kStatsPerRow}, y_pred.options().dtype(at::kDouble))};
 }
 

@@ -187,6 +187,36 @@ std::vector<char> MakeMask(const Layout& l, MaskKind kind, std::mt19937& rng) {
   return m;
 }
 
+// The forward without a loss (statistics alone) gives the full forward's
+// statistics, bitwise; the loss summed over time from them is the per-step
+// loss's sum (docs/DESIGN.md) to rounding.
+template <typename T>
+void CheckStatsOnly(const Layout& l, Method method, const std::vector<T>& x,
+                    const std::vector<T>& y, const bool* mask, const std::vector<double>& stats,
+                    const std::vector<double>& want_loss, double tol) {
+  std::vector<double> alone(stats.size(), std::numeric_limits<double>::quiet_NaN());
+  const int64_t units = corrops::num_work_units(l);
+  for (int p = 1; p >= 0; --p)
+    corrops::corr_loss_forward<T>(l, method, 1e-7, x.data(), y.data(), mask, nullptr, alone.data(),
+                                  units * p / 2, units * (p + 1) / 2);
+  EXPECT(std::memcmp(alone.data(), stats.data(), stats.size() * sizeof(double)) == 0,
+         "statistics without a loss O=%ld T=%ld M=%ld C=%ld", l.outer, l.time, l.groups,
+         l.channels);
+  std::vector<T> totals(l.outer * l.groups);
+  corrops::corr_loss_totals<T>(l, method, 1e-7, stats.data(), totals.data(), 0, l.outer);
+  std::vector<double> want(totals.size(), 0.0);
+  for (int64_t o = 0; o < l.outer; ++o)
+    for (int64_t t = 0; t < l.time; ++t)
+      for (int64_t g = 0; g < l.groups; ++g)
+        want[o * l.groups + g] += want_loss[(o * l.time + t) * l.groups + g];
+  double err = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    err = std::max(
+        err, std::abs(static_cast<double>(totals[i]) - want[i]) / std::max(1.0, std::abs(want[i])));
+  EXPECT(err < tol, "loss summed over time O=%ld T=%ld M=%ld C=%ld: %g", l.outer, l.time, l.groups,
+         l.channels, err);
+}
+
 void CheckLayout(const Layout& l, Method method, MaskKind kind, std::mt19937& rng) {
   const bool masked = kind != MaskKind::kNone;
   std::normal_distribution<double> normal;
@@ -211,6 +241,8 @@ void CheckLayout(const Layout& l, Method method, MaskKind kind, std::mt19937& rn
   const auto r32 = Engine<float>(l, method, 1e-7, xf, yf, mask, gf, 2);
   EXPECT(MaxRelErr(want.loss, AsDouble(r32.loss)) < 1e-3, "loss f32 T=%ld", l.time);
   EXPECT(MaxRelErr(want.gy, AsDouble(r32.gy)) < 1e-3, "grad f32 T=%ld", l.time);
+  CheckStatsOnly<double>(l, method, x, y, mask, r64.stats, want.loss, 1e-10);
+  CheckStatsOnly<float>(l, method, xf, yf, mask, r32.stats, want.loss, 1e-3);
 }
 
 // Upstream gradient constant along time, passed as (outer, 1, groups): the
