@@ -94,6 +94,15 @@ def _corrops_torch(y_true, y_pred, mask=None):
     return corrops.torch.corr_loss(y_true, y_pred, mask=mask)
 
 
+def _corrops_torch_mean(y_true, y_pred, mask=None):
+    """corrops.torch with the mean taken by the op (``reduction="mean"``):
+    the same value and gradient as the per-step loss's mean, with no per-step
+    loss written and the compact gradient into the backward op."""
+    import corrops.torch
+
+    return corrops.torch.corr_loss(y_true, y_pred, mask=mask, reduction="mean")
+
+
 def _corrops_jax(y_true, y_pred, mask=None):
     import corrops.jax
 
@@ -178,11 +187,14 @@ CONTENDERS = [
     Contender("naive JAX jit", _naive_jax, "jax", supports_mask=False),
     Contender("corrops.jax", _corrops_jax, "jax"),
     # PyTorch users: the naive formula eager and under torch.compile against
-    # corrops.torch (the fused engine as native ops) in both.
+    # corrops.torch (the fused engine as native ops) in both, its per-step
+    # loss then torch's mean, and the mean taken by the op (reduction="mean").
     Contender("naive torch eager", _naive_torch, "torch", supports_mask=False),
     Contender("naive torch.compile", _naive_torch, "torch.compile", supports_mask=False),
     Contender("corrops.torch", _corrops_torch, "torch"),
     Contender("corrops.torch compile", _corrops_torch, "torch.compile"),
+    Contender("corrops.torch mean", _corrops_torch_mean, "torch"),
+    Contender("corrops.torch mean compile", _corrops_torch_mean, "torch.compile"),
     Contender("torch loop overhead (x*y)", _loop_overhead_torch, "torch", supports_mask=False),
     Contender(
         "torch.compile loop overhead (x*y)",
@@ -352,15 +364,17 @@ def _jax_runner(contender: Contender, xs, ys, masks, backward: bool) -> Callable
 def _torch_runner(contender: Contender, xs, ys, masks, backward: bool) -> Callable:
     """make_runner's loop for a PyTorch contender: the same K iterations and
     the same per-iteration result, from Python as a training loop runs them;
-    the gradient by ``backward()`` of the mean. Under torch.compile the step
-    (loss and mean) is compiled, its backward by AOTAutograd."""
+    the gradient by ``backward()`` of the mean (a loss that is already a
+    mean, 0-dim, is used as it is). Under torch.compile the step (loss and
+    mean) is compiled, its backward by AOTAutograd."""
     import torch
 
     xs, ys = torch.from_numpy(xs.numpy()), torch.from_numpy(ys.numpy())
     masks = None if masks is None else torch.from_numpy(masks.numpy())
 
     def step(x, y, m):
-        return contender.loss(x, y, m).float().mean()
+        loss = contender.loss(x, y, m).float()
+        return loss if loss.dim() == 0 else loss.mean()
 
     if contender.mode == "torch.compile":
         # Every runner compiles the same code object (this `step`) for its
