@@ -406,16 +406,25 @@ def _torch_runner(contender: Contender, xs, ys, masks, backward: bool) -> Callab
     return run
 
 
-def floor_bytes(case: Case, dtype: tf.DType, backward: bool, per_step_grad: bool = True) -> int:
+def floor_bytes(
+    case: Case,
+    dtype: tf.DType,
+    backward: bool,
+    per_step_grad: bool = True,
+    per_step_loss: bool = True,
+) -> int:
     """Bytes an ideal fused implementation must move: read x, y; write the
     loss; and for the backward read x, y, g and write the one gradient the
     step asks for (dL/dy_pred: the tape watches y_pred only). per_step_grad
     False: g is one value per sequence (the gradient of a mean, which the
-    fused backward takes in that compact form), so it is not read per step."""
+    fused backward takes in that compact form), so it is not read per step.
+    per_step_loss False: the loss is reduced in the op (corrops.torch's
+    reduction), so no per-step loss is written (nor a per-step g read)."""
     b, t, c = case.shape
     item = dtype.size
     elems, steps = b * t * c, b * t
-    forward = 2 * elems * item + steps * item
+    per_step_grad = per_step_grad and per_step_loss
+    forward = 2 * elems * item + (steps * item if per_step_loss else 0)
     if not backward:
         return forward
     grad_read = steps * item if per_step_grad else 0

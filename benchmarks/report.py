@@ -30,7 +30,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(ROOT))
-from benchmarks.targets import TARGETS, Target, paired_groups, shapes_with  # noqa: E402
+from benchmarks.targets import (  # noqa: E402
+    MEMORY_FLOOR,
+    TARGETS,
+    Target,
+    paired_groups,
+    shapes_with,
+)
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
 
@@ -264,7 +270,9 @@ class _Measured:
 
 
 def _speed_up(target: Target, m: _Measured) -> Outcome | None:
-    from benchmarks.contenders import LOOP_ALONE, LOOP_OVERHEAD
+    import tensorflow as tf
+
+    from benchmarks.contenders import LOOP_ALONE, LOOP_OVERHEAD, Case, floor_bytes
 
     f, s = m.time(target.contender, target.shape), m.time(str(target.against), target.shape)
     if not (f and s):
@@ -288,7 +296,7 @@ def _speed_up(target: Target, m: _Measured) -> Outcome | None:
         notes.append(note)
         bounds += [o] if counts else []
     for name in target.bounds:
-        if name in (LOOP_ALONE.name, LOOP_OVERHEAD):
+        if name in (LOOP_ALONE.name, LOOP_OVERHEAD, MEMORY_FLOOR):
             continue
         # A bound of the target's own framework (its loop with x*y as the
         # loss), not strict as the x*y loop overhead above.
@@ -297,6 +305,19 @@ def _speed_up(target: Target, m: _Measured) -> Outcome | None:
         counts, note = bound_note(o, f, f"at most {x}: {name}", f"{name} {x}")
         notes.append(note)
         bounds += [o] if counts else []
+    if MEMORY_FLOOR in target.bounds:
+        # The least a step with a reduced loss moves, at this run's bandwidth:
+        # x and y read by the forward and again by the backward, the gradient
+        # written once (the forward's statistics are all the backward needs
+        # besides them). No implementation is faster than the memory system.
+        bytes_ = floor_bytes(Case(target.shape), tf.float32, backward=True, per_step_loss=False)
+        floor_t = bytes_ / (m.bandwidth * 1e9)
+        x = f"{s / floor_t:.1f}x"
+        notes.append(
+            f"at most {x}: the memory floor, x and y read twice and the gradient "
+            f"written once at {m.bandwidth:.1f} GB/s"
+        )
+        bounds.append(floor_t)
     reachable = target.met_by(s / max(bounds)) if bounds else None
     return _outcome(target, s / f, f"{s / f:.1f}x", notes, reachable)
 

@@ -74,7 +74,11 @@ class Target:
         if self.kind == "speed-up":
             # Bounds of their own (not the TF loop's, which the report adds
             # per shape) are timed with the pair.
-            own_bounds = [(b, self.shape, False) for b in self.bounds if b not in TF_LOOP_BOUNDS]
+            own_bounds = [
+                (b, self.shape, False)
+                for b in self.bounds
+                if b not in TF_LOOP_BOUNDS and b != MEMORY_FLOOR
+            ]
             return [own, (str(self.against), self.shape, False), *own_bounds]
         if self.kind == "floor":
             return [own]
@@ -86,6 +90,11 @@ class Target:
 # The TF benchmark loop's bounds (benchmarks/contenders.py's LOOP_ALONE and
 # LOOP_OVERHEAD), spelled out: the report's own process imports no TensorFlow.
 TF_LOOP_BOUNDS = ("loop alone (no loss)", "loop overhead (x*y)")
+
+
+# A speed-up bound that is no timed contender: the step's ideal bytes at the
+# run's bandwidth (benchmarks/report.py, with the loss reduced in the op).
+MEMORY_FLOOR = "memory floor"
 
 
 def _parse(entry: dict) -> Target:

@@ -189,6 +189,33 @@ def test_floor_bytes_compact_grad():
     assert floor_bytes(case, tf.float32, True, per_step_grad=False) == 6 * 256 * 4096 * 4
 
 
+def test_floor_bytes_of_a_loss_reduced_in_the_op():
+    """No per-step loss written nor per-step gradient read: x and y twice,
+    the gradient once."""
+    case = Case((64, 65536, 1))
+    assert floor_bytes(case, tf.float32, True, per_step_loss=False) == 5 * 64 * 65536 * 4
+    assert floor_bytes(case, tf.float32, False, per_step_loss=False) == 2 * 64 * 65536 * 4
+
+
+def test_the_memory_floor_bounds_a_speed_up_over_torch_compile():
+    """A target quoting the memory floor: naive time over the time the
+    reduced step's bytes take at the run's bandwidth."""
+    shape = (64, 65536, 1)
+    floor = floor_bytes(Case(shape), tf.float32, True, per_step_loss=False) / (BANDWIDTH * 1e9)
+    rows = [
+        _row("naive torch.compile", shape, 1.5 * floor),
+        _row("corrops.torch mean compile", shape, 1.2 * floor),  # 1.25x, below the floor's 1.5x
+        _row("torch.compile loop overhead (x*y)", shape, 0.5 * floor),  # 3.0x: counts
+    ]
+    by = {t.name: t for t in report.evaluate_targets(rows, BANDWIDTH, None, None)}
+    target = by["corrops.torch mean compile vs naive torch.compile, (64, 65536, 1)"]
+    assert (target.met, target.reachable) == (False, False)  # 1.5 / max(0.5, 1) = 1.5x < 2x
+    assert target.measured == (
+        "1.3x (at most 3.0x: torch.compile loop overhead (x*y); at most 1.5x: the memory "
+        "floor, x and y read twice and the gradient written once at 40.0 GB/s)"
+    )
+
+
 def test_stream_bandwidth_patterns():
     for pattern in ("copy", "add"):
         gbs = report.stream_bandwidth(cores=1, megabytes=8, repeats=2, pattern=pattern)
