@@ -49,11 +49,17 @@ def _rank(rank, world, out_path):
         grads = [p.grad.tolist() for p in model.parameters()]
         with open(out_path, "w") as f:
             json.dump({"loss": loss.item() / world, "grads": grads}, f)
-    # Both ranks leave together: a rank tearing gloo down while its peer is
-    # still connected can abort the peer ("terminate called without an
-    # active exception").
+    # Both ranks leave together, the DDP reducer (which holds the process
+    # group) released first, and the rank exits without the interpreter's
+    # finalization: gloo's worker threads torn down there can abort the
+    # process ("terminate called without an active exception") after its
+    # work is done (pytorch/pytorch#179291 describes that SIGABRT).
+    del model
     dist.barrier()
     dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def main(out_path):
