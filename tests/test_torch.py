@@ -6,6 +6,8 @@ bad inputs, determinism over thread counts, and the pure-torch fallback.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -262,6 +264,29 @@ def test_results_do_not_depend_on_the_thread_count():
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+def test_the_ops_spread_their_work_over_torch_intra_op_threads():
+    # at::parallel_for is an inline `omp parallel` region in an OpenMP torch:
+    # a library compiled without OpenMP runs it on the calling thread alone.
+    # With 2 intra-op threads, the other thread takes about half the work,
+    # so the CPU time of the process beyond the calling thread's is more
+    # than a quarter of the calling thread's.
+    x, y, _ = _data((64, 8192, 4), 1, False)
+    args = (torch.from_numpy(x), torch.from_numpy(y), None, "pearson", 1e-7)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        torch.ops.corrops.corr_loss_forward(*args)  # the thread team exists
+        time.sleep(0.05)  # and is idle
+        process, caller = time.process_time(), time.thread_time()
+        for _ in range(20):
+            torch.ops.corrops.corr_loss_forward(*args)
+        caller = time.thread_time() - caller
+        others = time.process_time() - process - caller
+    finally:
+        torch.set_num_threads(threads)
+    assert others > 0.25 * caller, f"other threads {others:.3f} s, calling thread {caller:.3f} s"
 
 
 # ---------------------------------------------------------------- torch.compile, export
