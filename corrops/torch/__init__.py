@@ -142,15 +142,10 @@ def _choose(impl: Any, device: torch.device) -> str:
     return choice
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the statistics are computed in: float32 for half types."""
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
 def _fused(c: _Canonical, sum_time: bool) -> torch.Tensor:
     """The native forward's loss in the compute dtype: per step, or with
     ``sum_time`` summed over time (outer, 1, groups)."""
-    compute = _compute_dtype(c.x.dtype)
+    compute = _formula.compute_dtype(c.x.dtype)
     x, y = c.x.to(compute).contiguous(), c.y.to(compute).contiguous()
     mask = None if c.mask is None else c.mask.contiguous()
     loss, _stats = _library.forward(x, y, mask, c.method, c.eps, sum_time)
@@ -169,7 +164,7 @@ def _time_sums(c: _Canonical, choice: str) -> torch.Tensor:
     dtype; the native op takes it from the statistics, writing no per-step loss."""
     if choice == "torch":
         loss = _formula.corr_loss(c.x, c.y, c.mask, c.method, c.eps)
-        return loss.to(_compute_dtype(loss.dtype)).sum(dim=1, keepdim=True)
+        return loss.to(_formula.compute_dtype(loss.dtype)).sum(dim=1, keepdim=True)
     return _fused(c, sum_time=True)
 
 

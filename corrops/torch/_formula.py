@@ -67,14 +67,18 @@ def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the statistics are computed in: float32 for half types."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def corr_loss(
     x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, method: str, eps: float
 ) -> torch.Tensor:
     """Per-step loss (outer, time, groups) of canonical (outer, time, groups,
     channels) inputs, in their dtype (statistics in float32 for half types);
     ``mask``: (outer, time, groups) bool, or None."""
-    half = x.dtype in (torch.float16, torch.bfloat16)
-    acc = torch.float32 if half else x.dtype
+    acc = compute_dtype(x.dtype)
     dx, dy, scale = _row_formula.row_coefficients(
         x.to(acc), y.to(acc), mask, method, eps, TorchOps, _dtype_name
     )
