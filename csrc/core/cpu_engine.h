@@ -118,9 +118,8 @@ void corr_loss_backward(const Layout& l, Method method, double eps, const T* gra
 }
 
 // The per-step loss summed over time, (outer, groups), from the forward's
-// statistics, for outer indices [begin, end): a row's valid steps sum to
-// n * (1 - coefficient) (docs/DESIGN.md), averaged over its group's channels
-// as the per-step loss is. The sum of the loss without writing it.
+// statistics, for outer indices [begin, end): each row's row_loss_total,
+// averaged over its group's channels as the per-step loss is.
 template <typename A>
 void corr_loss_totals(const Layout& l, Method method, double eps, const double* stats, A* totals,
                       int64_t begin, int64_t end) {
@@ -130,8 +129,7 @@ void corr_loss_totals(const Layout& l, Method method, double eps, const double* 
       double sum = 0;
       for (int64_t c = 0; c < channels; ++c) {
         const double* row = stats + ((o * groups + g) * channels + c) * kStatsPerRow;
-        const RowStats<double> s = detail::load_stats<double>(row);
-        sum += s.n * (1.0 - row_coefficient(method, s, eps));
+        sum += row_loss_total(method, detail::load_stats<double>(row), eps);
       }
       totals[o * groups + g] = channels > 0 ? static_cast<A>(sum / channels) : A(0);
     }

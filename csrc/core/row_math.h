@@ -158,6 +158,13 @@ CORROPS_HOST_DEVICE A row_coefficient(Method method, const RowStats<A>& s, doubl
   return loss_scale(method, s, eps) * s.cxy;
 }
 
+// The row's per-step loss summed over its valid steps: n * (1 - coefficient)
+// (docs/DESIGN.md), the sum of the loss without writing it.
+template <typename A>
+CORROPS_HOST_DEVICE A row_loss_total(Method method, const RowStats<A>& s, double eps) {
+  return s.n * (A(1) - row_coefficient(method, s, eps));
+}
+
 // Backward, per valid step, with dx' = (x_s - mx) * inv_s, dy' likewise and g
 // the upstream gradient of that step:
 //   dL/dy_s = a * g * dx' + by + cy * dy'

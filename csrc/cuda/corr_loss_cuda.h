@@ -30,11 +30,18 @@ size_t backward_scratch_bytes(const Layout& l, bool grad_time_const) {
 
 // T: float, double, __half, __nv_bfloat16. `mask` may be null. Writes the loss
 // (outer, time, groups) and stats (rows, kStatsPerRow), as the CPU engine.
-// `scratch` holds forward_scratch_bytes<T>(l) bytes (may be null when 0).
+// `scratch` holds forward_scratch_bytes<T>(l) bytes (may be null when 0). A
+// null `loss`: the statistics only, for corr_loss_totals.
 template <typename T>
 cudaError_t corr_loss_forward(const Layout& l, Method method, double eps, const T* y_true,
                               const T* y_pred, const bool* mask, T* loss, double* stats,
                               void* scratch, cudaStream_t stream);
+
+// The per-step loss summed over time, (outer, groups), from the forward's
+// stats, as the CPU engine's corr_loss_totals.
+template <typename T>
+cudaError_t corr_loss_totals(const Layout& l, Method method, double eps, const double* stats,
+                             T* totals, cudaStream_t stream);
 
 // Writes dL/dy_true and dL/dy_pred (either may be null: not wanted) from the
 // upstream gradient and the stats. `grad` is per step (outer, time, groups),

@@ -33,6 +33,13 @@ cudaError_t corr_loss_forward(const Layout& l, Method method, double eps, const 
 }
 
 template <typename T>
+cudaError_t corr_loss_totals(const Layout& l, Method method, double eps, const double* stats,
+                             T* totals, cudaStream_t stream) {
+  DeviceLaunch launch{stream};
+  return to_cuda_error(run_totals<T>(launch, l, method, eps, stats, totals), launch);
+}
+
+template <typename T>
 cudaError_t corr_loss_backward(const Layout& l, Method method, double eps, const T* g, const T* x,
                                const T* y, const bool* m, const double* stats, T* gx, T* gy,
                                bool grad_time_const, void* scratch, cudaStream_t stream) {
@@ -45,6 +52,8 @@ cudaError_t corr_loss_backward(const Layout& l, Method method, double eps, const
 #define CORROPS_INSTANTIATE(T)                                                                   \
   template cudaError_t corr_loss_forward<T>(const Layout&, Method, double, const T*, const T*,   \
                                             const bool*, T*, double*, void*, cudaStream_t);      \
+  template cudaError_t corr_loss_totals<T>(const Layout&, Method, double, const double*, T*,     \
+                                           cudaStream_t);                                        \
   template cudaError_t corr_loss_backward<T>(const Layout&, Method, double, const T*, const T*,  \
                                              const T*, const bool*, const double*, T*, T*, bool, \
                                              void*, cudaStream_t);

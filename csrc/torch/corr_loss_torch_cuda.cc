@@ -49,18 +49,20 @@ std::tuple<at::Tensor, at::Tensor> Forward(const at::Tensor& y_true, const at::T
                                            const std::optional<at::Tensor>& mask,
                                            c10::string_view method, double eps, bool sum_time) {
   const c10::DeviceGuard device_guard(y_pred.device());
-  // sum_time: the per-step loss, then its sum over time on the same stream
-  // (the CUDA kernels always write the per-step loss).
-  ForwardCall c = PrepareForward(y_true, y_pred, mask, method, eps, /*sum_time=*/false);
+  // sum_time: the statistics only, then the loss summed over time from them.
+  ForwardCall c = PrepareForward(y_true, y_pred, mask, method, eps, sum_time);
+  const cudaStream_t stream = CurrentStream(y_pred.device());
   ByDtype(y_pred.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     at::Tensor scratch = Scratch(cuda::forward_scratch_bytes<T>(c.layout), y_pred);
+    T* loss = c.loss.mutable_data_ptr<T>();
+    double* stats = c.stats.mutable_data_ptr<double>();
     Launched(cuda::corr_loss_forward<T>(
         c.layout, c.method, eps, y_true.const_data_ptr<T>(), y_pred.const_data_ptr<T>(), c.mask,
-        c.loss.mutable_data_ptr<T>(), c.stats.mutable_data_ptr<double>(),
-        scratch.numel() ? scratch.mutable_data_ptr() : nullptr, CurrentStream(y_pred.device())));
+        sum_time ? nullptr : loss, stats, scratch.numel() ? scratch.mutable_data_ptr() : nullptr,
+        stream));
+    if (sum_time) Launched(cuda::corr_loss_totals<T>(c.layout, c.method, eps, stats, loss, stream));
   });
-  if (sum_time) return {c.loss.sum(1, /*keepdim=*/true), c.stats};
   return {c.loss, c.stats};
 }
 

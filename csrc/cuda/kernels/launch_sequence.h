@@ -52,13 +52,14 @@ P* section(void* scratch, size_t offset) {
   return reinterpret_cast<P*>(static_cast<char*>(scratch) + offset);
 }
 
-// Writes the loss (outer, time, groups) and the statistics (rows, 7).
+// Writes the loss (outer, time, groups) and the statistics (rows, 7); a null
+// `loss`: the statistics only (the same bits), for run_totals.
 template <typename T, class Launch>
 LaunchStatus run_forward(Launch& launch, const Layout& l, Method method, double eps, const T* x,
                          const T* y, const bool* m, T* loss, double* stats, void* scratch) {
   using A = Acc<T>;
   if (l.channels == 0) {  // mean over no channel: zeros (as the CPU engine)
-    const int64_t n = l.loss_elements();
+    const int64_t n = loss != nullptr ? l.loss_elements() : 0;
     if (n > 0 && !launch(FillZero<T>{n, loss}, blocks_for(n), kBlockThreads))
       return LaunchStatus::kFailed;
     return LaunchStatus::kOk;
@@ -82,7 +83,7 @@ LaunchStatus run_forward(Launch& launch, const Layout& l, Method method, double 
       !launch(CombineStats<A>{{l.rows()}, p.chunks, method, eps, partials, stats, rows},
               blocks_for(l.rows()), kBlockThreads))
     return LaunchStatus::kFailed;
-  if (p.fused_loss() || l.loss_elements() == 0) return LaunchStatus::kOk;
+  if (p.fused_loss() || l.loss_elements() == 0 || loss == nullptr) return LaunchStatus::kOk;
   if (!p.whole_groups)
     return launch(LossPass<T>{l, x, y, m, rows, loss},
                   blocks_for(l.loss_elements() * kLossPassWidth), kBlockThreads)
@@ -92,6 +93,19 @@ LaunchStatus run_forward(Launch& launch, const Layout& l, Method method, double 
       m != nullptr ? launch(LossTile<T, true>{l, p, x, y, m, rows, loss}, p.blocks(), p.threads())
                    : launch(LossTile<T, false>{l, p, x, y, m, rows, loss}, p.blocks(), p.threads());
   return loss_ok ? LaunchStatus::kOk : LaunchStatus::kFailed;
+}
+
+// Writes the per-step loss summed over time, (outer, groups), from run_forward's
+// statistics, without the per-step loss.
+template <typename T, class Launch>
+LaunchStatus run_totals(Launch& launch, const Layout& l, Method method, double eps,
+                        const double* stats, T* totals) {
+  const int64_t n = l.outer * l.groups;
+  if (n == 0) return LaunchStatus::kOk;
+  if (blocks_for(n) > kMaxBlocks) return LaunchStatus::kTooLarge;
+  return launch(LossTotals<T>{{n}, l, method, eps, stats, totals}, blocks_for(n), kBlockThreads)
+             ? LaunchStatus::kOk
+             : LaunchStatus::kFailed;
 }
 
 // Writes dL/dy_true (gx) and dL/dy_pred (gy), either may be null. grad is

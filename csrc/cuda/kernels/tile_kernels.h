@@ -236,6 +236,7 @@ CORROPS_KERNEL_FN void write_loss(B& b, const Layout& l, const TilePlan& p, cons
 // the first valid value, scale, means, centered moments). One chunk: the
 // row's statistics, and the loss when the tile holds whole channel groups
 // (else a LossRow for loss_pass). Several chunks: a Partial per chunk.
+// A null `loss`: the statistics only.
 template <typename T, bool kMasked>
 struct ForwardTile {
   using A = Acc<T>;
@@ -352,7 +353,7 @@ struct ForwardTile {
       }
     });
     // 6. The loss from the registers.
-    if (p.fused_loss()) write_loss<T>(b, l, p, t, sh.head, sh.loss, loss);
+    if (p.fused_loss() && loss != nullptr) write_loss<T>(b, l, p, t, sh.head, sh.loss, loss);
   }
 };
 
@@ -497,6 +498,35 @@ struct FillZero {
     b.each([&](int tid, Local&) {
       const int64_t i = b.block() * kBlockThreads + tid;
       if (i < n) out[i] = store<T>(Acc<T>(0));
+    });
+  }
+};
+
+// The per-step loss summed over time, (outer, groups), one thread per
+// (outer, group), from the statistics alone: the CPU engine's
+// corr_loss_totals (each row's row_loss_total in double, averaged over the
+// group's channels).
+template <typename T>
+struct LossTotals {
+  struct Local {};
+  struct Shared {};
+  RowThread rt;  // outer * groups
+  Layout l;
+  Method method;
+  double eps;
+  const double* stats;
+  T* totals;
+
+  template <class B>
+  CORROPS_KERNEL_FN void operator()(B& b) const {
+    b.each([&](int tid, Local&) {
+      const int64_t q = rt.row(b.block(), tid);
+      if (q >= rt.rows) return;
+      double sum = 0;
+      for (int64_t c = 0; c < l.channels; ++c)
+        sum += row_loss_total(method,
+                              load_stats<double>(stats + (q * l.channels + c) * kStatsPerRow), eps);
+      totals[q] = store<T>(static_cast<Acc<T>>(l.channels > 0 ? sum / l.channels : 0.0));
     });
   }
 };

@@ -15,6 +15,10 @@ void cpu_forward(const Layout& l, Method method, double eps, const double* y_tru
                             num_work_units(l));
 }
 
+void cpu_totals(const Layout& l, Method method, double eps, const double* stats, double* totals) {
+  corr_loss_totals<double>(l, method, eps, stats, totals, 0, l.outer);
+}
+
 void cpu_backward(const Layout& l, Method method, double eps, const double* grad,
                   const double* y_true, const double* y_pred, const bool* mask, const double* stats,
                   double* grad_true, double* grad_pred, bool grad_time_const) {

@@ -246,14 +246,15 @@ Rounded<T> RoundAll(const Inputs& in) {
 
 template <typename T>
 struct Outputs {
-  std::vector<T> loss, gx, gy, gx_const, gy_const;
-  std::vector<double> stats;
+  std::vector<T> loss, totals, gx, gy, gx_const, gy_const;
+  std::vector<double> stats, stats_only;  // stats_only: of the forward without a loss
   LaunchStatus status = LaunchStatus::kOk;
 };
 
 // Every launcher once, with buffers from `mem` (host vectors, or device
 // memory with copies) that start as 0xA5 bytes, as uninitialised device
-// memory: forward, backward per step, backward constant along time.
+// memory: forward, the forward without a loss and the loss summed over
+// time, backward per step, backward constant along time.
 template <typename T, class Mem, class Launch>
 Outputs<T> RunKernels(Mem& mem, Launch& launch, const Layout& l, Method method, double eps,
                       const Rounded<T>& r, const std::vector<char>& mask_bytes) {
@@ -266,6 +267,8 @@ Outputs<T> RunKernels(Mem& mem, Launch& launch, const Layout& l, Method method, 
       mask_bytes.empty() ? nullptr : reinterpret_cast<const bool*>(mem.in(mask_bytes));
   T* loss = mem.template out<T>(steps);
   double* stats = mem.template out<double>(l.rows() * kStatsPerRow);
+  double* stats_only = mem.template out<double>(l.rows() * kStatsPerRow);
+  T* totals = mem.template out<T>(l.outer * l.groups);
   T* gx = mem.template out<T>(n);
   T* gy = mem.template out<T>(n);
   T* gx_const = mem.template out<T>(n);
@@ -273,6 +276,11 @@ Outputs<T> RunKernels(Mem& mem, Launch& launch, const Layout& l, Method method, 
   void* scratch = mem.template out<unsigned char>(cuda::ForwardScratch<T>(l).bytes);
   Outputs<T> out;
   out.status = cuda::run_forward<T>(launch, l, method, eps, x, y, mask, loss, stats, scratch);
+  if (out.status == LaunchStatus::kOk)
+    out.status =
+        cuda::run_forward<T>(launch, l, method, eps, x, y, mask, nullptr, stats_only, scratch);
+  if (out.status == LaunchStatus::kOk)
+    out.status = cuda::run_totals<T>(launch, l, method, eps, stats_only, totals);
   if (out.status == LaunchStatus::kOk)
     out.status = cuda::run_backward<T>(
         launch, l, method, eps, g, x, y, mask, stats, gx, gy, false,
@@ -284,6 +292,8 @@ Outputs<T> RunKernels(Mem& mem, Launch& launch, const Layout& l, Method method, 
   mem.sync();
   out.loss = mem.back(loss, steps);
   out.stats = mem.back(stats, l.rows() * kStatsPerRow);
+  out.stats_only = mem.back(stats_only, l.rows() * kStatsPerRow);
+  out.totals = mem.back(totals, l.outer * l.groups);
   out.gx = mem.back(gx, n);
   out.gy = mem.back(gy, n);
   out.gx_const = mem.back(gx_const, n);
@@ -312,7 +322,7 @@ struct HostMem {
 
 // The CPU engine's float64 results on the rounded inputs.
 struct Reference {
-  std::vector<double> loss, stats, gx, gy, gx_const, gy_const;
+  std::vector<double> loss, totals, stats, gx, gy, gx_const, gy_const;
 };
 
 template <typename T>
@@ -329,6 +339,8 @@ Reference ReferenceFor(const Layout& l, Method method, double eps, const Rounded
   want.gx_const.resize(n);
   want.gy_const.resize(n);
   cpu_forward(l, method, eps, r.xd.data(), r.yd.data(), mask, want.loss.data(), want.stats.data());
+  want.totals.resize(l.outer * l.groups);
+  cpu_totals(l, method, eps, want.stats.data(), want.totals.data());
   cpu_backward(l, method, eps, r.gd.data(), r.xd.data(), r.yd.data(), mask, want.stats.data(),
                want.gx.data(), want.gy.data(), false);
   cpu_backward(l, method, eps, r.gcd.data(), r.xd.data(), r.yd.data(), mask, want.stats.data(),
@@ -351,6 +363,8 @@ bool MatchesReference(const Layout& l, const Outputs<T>& got, const Reference& w
       n_want.push_back(want.stats[row * kStatsPerRow + kStatN]);
     }
   return Close("loss", got.loss, want.loss, tol, 1.0, report) &&
+         SameBits("stats of the forward without a loss", got.stats_only, got.stats, report) &&
+         Close("loss summed over time", got.totals, want.totals, tol, 1.0, report) &&
          Close("stats n", n_got, n_want, 0.0, 0.0, report) &&
          Close("grad_true", got.gx, want.gx, tol, 0.0, report) &&
          Close("grad_pred", got.gy, want.gy, tol, 0.0, report) &&
@@ -363,6 +377,7 @@ template <typename T>
 bool SameOutputs(const char* what, const Outputs<T>& a, const Outputs<T>& b, std::string* report) {
   const std::string w = what;
   return SameBits((w + ": loss").c_str(), a.loss, b.loss, report) &&
+         SameBits((w + ": loss summed over time").c_str(), a.totals, b.totals, report) &&
          SameBits((w + ": stats").c_str(), a.stats, b.stats, report) &&
          SameBits((w + ": grad_true").c_str(), a.gx, b.gx, report) &&
          SameBits((w + ": grad_pred").c_str(), a.gy, b.gy, report) &&
