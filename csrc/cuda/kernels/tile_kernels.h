@@ -522,10 +522,10 @@ struct LossTotals {
     b.each([&](int tid, Local&) {
       const int64_t q = rt.row(b.block(), tid);
       if (q >= rt.rows) return;
+      const double* row = stats + q * l.channels * kStatsPerRow;
       double sum = 0;
-      for (int64_t c = 0; c < l.channels; ++c)
-        sum += row_loss_total(method,
-                              load_stats<double>(stats + (q * l.channels + c) * kStatsPerRow), eps);
+      for (int64_t c = 0; c < l.channels; ++c, row += kStatsPerRow)
+        sum += row_loss_total(method, load_stats<double>(row), eps);
       totals[q] = store<T>(static_cast<Acc<T>>(l.channels > 0 ? sum / l.channels : 0.0));
     });
   }
