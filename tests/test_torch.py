@@ -218,6 +218,21 @@ def test_third_derivative_through_the_formula():
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_the_backward_records_its_derivatives_only_when_asked(create_graph):
+    # The backward op's C++ autograd kernel runs the kernels directly for a
+    # first-order backward and goes through the op whose autograd is the
+    # formula only under create_graph.
+    x, y, _ = _data((3, 20), 1, False)
+    yt = torch.from_numpy(y).requires_grad_()
+    with torch.profiler.profile() as prof:
+        loss = ct.corr_loss(x, yt, reduction="mean")
+        torch.autograd.grad(loss, yt, create_graph=create_graph)
+    names = {event.key for event in prof.key_averages()}
+    assert "corrops::corr_loss_backward" in names
+    assert ("corrops::corr_loss_backward_differentiable" in names) == create_graph
+
+
 @pytest.mark.parametrize("context", ["no_grad", "inference_mode"])
 def test_no_autograd_state_without_grad(context):
     x, y, _ = _data((3, 20), 1, False)
@@ -230,7 +245,7 @@ def test_no_autograd_state_without_grad(context):
 # ---------------------------------------------------------------- the ops
 
 
-def test_opcheck_both_ops():
+def test_opcheck_the_ops():
     rng = np.random.default_rng(3)
     for masked in (False, True):
         x = torch.from_numpy(rng.normal(size=(2, 9, 2, 3)))
@@ -241,11 +256,13 @@ def test_opcheck_both_ops():
             torch.library.opcheck(torch.ops.corrops.corr_loss_forward, args)
             torch.library.opcheck(torch.ops.corrops.corr_loss_forward, (*args, True))
             _loss, stats = torch.ops.corrops.corr_loss_forward(*args)
+            backward_ops = (
+                torch.ops.corrops.corr_loss_backward,
+                torch.ops.corrops.corr_loss_backward_differentiable,
+            )
             for grad in (torch.ones(2, 9, 2, dtype=torch.float64), torch.ones(2, 1, 2).double()):
-                torch.library.opcheck(
-                    torch.ops.corrops.corr_loss_backward,
-                    (grad, x, y, mask, stats, method, 1e-7),
-                )
+                for op in backward_ops:
+                    torch.library.opcheck(op, (grad, x, y, mask, stats, method, 1e-7))
 
 
 def test_results_do_not_depend_on_the_thread_count():

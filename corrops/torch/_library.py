@@ -16,11 +16,13 @@ torch.export) and autograd.
   (the gradient of a mean; a per-step gradient that is constant along time
   is recognised too); a gradient not wanted is returned empty (shape [0]).
 
-The gradient of the forward is the backward op (an autograd kernel in C++,
+The gradient of the forward is the backward op (autograd kernels in C++,
 csrc/torch/corr_loss_torch_autograd.cc, so a training step's backward runs
-no Python). The gradient of the backward op (second and higher derivatives)
-is the formula of corrops/torch/_formula.py differentiated by torch.func, as
-on the TensorFlow side.
+no Python, eager or compiled). The gradient of the backward op (second and
+higher derivatives) is the formula of corrops/torch/_formula.py
+differentiated by torch.func, as on the TensorFlow side: the autograd of
+``corrops::corr_loss_backward_differentiable``, the backward op's kernels
+that its autograd kernel calls when its own derivatives are recorded.
 """
 
 from __future__ import annotations
@@ -73,13 +75,18 @@ def unavailable_reason() -> str | None:
 
 
 def _register() -> None:
-    """Fake kernels for the two ops and the backward op's autograd (once,
-    after loading); the forward's autograd kernel is C++
+    """Fake kernels for the ops, and the autograd of
+    ``corr_loss_backward_differentiable`` (once, after loading): the
+    backward op's C++ autograd kernel calls that op when its own
+    derivatives are recorded, and the kernels directly otherwise
     (csrc/torch/corr_loss_torch_autograd.cc)."""
     torch.library.register_fake("corrops::corr_loss_forward")(_forward_fake)
-    torch.library.register_fake("corrops::corr_loss_backward")(_backward_fake)
+    for op in ("corr_loss_backward", "corr_loss_backward_differentiable"):
+        torch.library.register_fake(f"corrops::{op}")(_backward_fake)
     torch.library.register_autograd(
-        "corrops::corr_loss_backward", _backward_backward, setup_context=_backward_setup
+        "corrops::corr_loss_backward_differentiable",
+        _backward_backward,
+        setup_context=_backward_setup,
     )
 
 

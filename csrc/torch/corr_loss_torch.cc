@@ -151,6 +151,12 @@ TORCH_LIBRARY(corrops, m) {
   m.def(
       "corr_loss_backward(Tensor grad, Tensor y_true, Tensor y_pred, Tensor? mask, Tensor stats, "
       "str method, float eps, bool want_true=True, bool want_pred=True) -> (Tensor, Tensor)");
+  // corr_loss_backward where its own derivatives are recorded (its autograd
+  // kernel calls it then): the same kernels, with the formula's autograd.
+  m.def(
+      "corr_loss_backward_differentiable(Tensor grad, Tensor y_true, Tensor y_pred, Tensor? mask, "
+      "Tensor stats, str method, float eps, bool want_true=True, bool want_pred=True) -> (Tensor, "
+      "Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(corrops, CPU, m) {

@@ -1,13 +1,17 @@
-// The autograd kernel of corrops::corr_loss_forward, in C++: a training
-// step's backward runs the fused backward op with no Python in between.
-// The gradient of a mean (one value broadcast along time) reaches the
-// backward op as its time-1 slice, as does the gradient of the loss summed
-// over time (sum_time: its shape is that slice's), and only the gradients autograd needs
-// are computed (a training step: dL/dy_pred alone). The backward op's own autograd (second
-// and higher derivatives, through the formula) is registered from Python
-// (corrops/torch/_library.py); it is dispatched to only when the backward
-// itself is differentiated (create_graph), so a plain backward pays nothing
-// for it.
+// The autograd kernels of the ops, in C++, so that a training step's
+// backward, eager or compiled, runs the fused backward op with no Python in
+// between.
+// - corr_loss_forward: its gradient is the backward op. The gradient of a
+//   mean (one value broadcast along time) reaches it as its time-1 slice, as
+//   does the gradient of the loss summed over time (sum_time: its shape is
+//   that slice's), and only the gradients autograd needs are computed (a
+//   training step: dL/dy_pred alone).
+// - corr_loss_backward: with nothing to record (no grad mode, or no input
+//   that requires grad: every first-order backward, and torch.compile's
+//   backward graph) it runs the kernel directly; otherwise it calls
+//   corr_loss_backward_differentiable, the same kernels with the backward's
+//   own autograd (second and higher derivatives, through the formula)
+//   registered from Python (corrops/torch/_library.py).
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
@@ -41,6 +45,13 @@ using BackwardSignature = TensorPair(const at::Tensor&, const at::Tensor&, const
 const c10::TypedOperatorHandle<BackwardSignature>& BackwardOp() {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("corrops::corr_loss_backward", "")
+                             .typed<BackwardSignature>();
+  return op;
+}
+
+const c10::TypedOperatorHandle<BackwardSignature>& BackwardDifferentiableOp() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("corrops::corr_loss_backward_differentiable", "")
                              .typed<BackwardSignature>();
   return op;
 }
@@ -95,7 +106,36 @@ TensorPair ForwardAutograd(const at::Tensor& y_true, const at::Tensor& y_pred,
   return {out[0], out[1]};
 }
 
+TensorPair BackwardAutograd(const at::Tensor& grad, const at::Tensor& y_true,
+                            const at::Tensor& y_pred, const std::optional<at::Tensor>& mask,
+                            const at::Tensor& stats, c10::string_view method, double eps,
+                            bool want_true, bool want_pred) {
+  const bool record = at::GradMode::is_enabled() &&
+                      (grad.requires_grad() || y_true.requires_grad() || y_pred.requires_grad());
+  if (record)
+    return BackwardDifferentiableOp().call(grad, y_true, y_pred, mask, stats, method, eps,
+                                           want_true, want_pred);
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  return BackwardOp().call(grad, y_true, y_pred, mask, stats, method, eps, want_true, want_pred);
+}
+
+// corr_loss_backward_differentiable below autograd: the backward op's kernels.
+TensorPair BackwardKernels(const at::Tensor& grad, const at::Tensor& y_true,
+                           const at::Tensor& y_pred, const std::optional<at::Tensor>& mask,
+                           const at::Tensor& stats, c10::string_view method, double eps,
+                           bool want_true, bool want_pred) {
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  return BackwardOp().call(grad, y_true, y_pred, mask, stats, method, eps, want_true, want_pred);
+}
+
 }  // namespace
 }  // namespace corrops
 
-TORCH_LIBRARY_IMPL(corrops, Autograd, m) { m.impl("corr_loss_forward", &corrops::ForwardAutograd); }
+TORCH_LIBRARY_IMPL(corrops, Autograd, m) {
+  m.impl("corr_loss_forward", &corrops::ForwardAutograd);
+  m.impl("corr_loss_backward", &corrops::BackwardAutograd);
+}
+
+TORCH_LIBRARY_IMPL(corrops, CompositeExplicitAutograd, m) {
+  m.impl("corr_loss_backward_differentiable", &corrops::BackwardKernels);
+}
