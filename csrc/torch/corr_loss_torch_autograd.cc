@@ -81,15 +81,10 @@ class CorrLoss : public torch::autograd::Function<CorrLoss> {
     const std::string method = ctx->saved_data["method"].toStringRef();
     const double eps = ctx->saved_data["eps"].toDouble();
     const bool want_true = ctx->needs_input_grad(0), want_pred = ctx->needs_input_grad(1);
-    TensorPair out;
-    if (at::GradMode::is_enabled()) {  // create_graph: the backward op's autograd records it
-      out = BackwardOp().call(grad, saved[0], saved[1], mask, saved[3], method, eps, want_true,
-                              want_pred);
-    } else {
-      at::AutoDispatchBelowADInplaceOrView below_autograd;
-      out = BackwardOp().call(grad, saved[0], saved[1], mask, saved[3], method, eps, want_true,
-                              want_pred);
-    }
+    // Through the backward op's autograd kernel, which records it only under
+    // create_graph.
+    const TensorPair out = BackwardOp().call(grad, saved[0], saved[1], mask, saved[3], method, eps,
+                                             want_true, want_pred);
     return {want_true ? std::get<0>(out) : at::Tensor(),
             want_pred ? std::get<1>(out) : at::Tensor(),
             at::Tensor(),
@@ -106,6 +101,16 @@ TensorPair ForwardAutograd(const at::Tensor& y_true, const at::Tensor& y_pred,
   return {out[0], out[1]};
 }
 
+// The backward op's kernels, below autograd (also the kernel of
+// corr_loss_backward_differentiable).
+TensorPair BackwardKernels(const at::Tensor& grad, const at::Tensor& y_true,
+                           const at::Tensor& y_pred, const std::optional<at::Tensor>& mask,
+                           const at::Tensor& stats, c10::string_view method, double eps,
+                           bool want_true, bool want_pred) {
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  return BackwardOp().call(grad, y_true, y_pred, mask, stats, method, eps, want_true, want_pred);
+}
+
 TensorPair BackwardAutograd(const at::Tensor& grad, const at::Tensor& y_true,
                             const at::Tensor& y_pred, const std::optional<at::Tensor>& mask,
                             const at::Tensor& stats, c10::string_view method, double eps,
@@ -115,17 +120,7 @@ TensorPair BackwardAutograd(const at::Tensor& grad, const at::Tensor& y_true,
   if (record)
     return BackwardDifferentiableOp().call(grad, y_true, y_pred, mask, stats, method, eps,
                                            want_true, want_pred);
-  at::AutoDispatchBelowADInplaceOrView below_autograd;
-  return BackwardOp().call(grad, y_true, y_pred, mask, stats, method, eps, want_true, want_pred);
-}
-
-// corr_loss_backward_differentiable below autograd: the backward op's kernels.
-TensorPair BackwardKernels(const at::Tensor& grad, const at::Tensor& y_true,
-                           const at::Tensor& y_pred, const std::optional<at::Tensor>& mask,
-                           const at::Tensor& stats, c10::string_view method, double eps,
-                           bool want_true, bool want_pred) {
-  at::AutoDispatchBelowADInplaceOrView below_autograd;
-  return BackwardOp().call(grad, y_true, y_pred, mask, stats, method, eps, want_true, want_pred);
+  return BackwardKernels(grad, y_true, y_pred, mask, stats, method, eps, want_true, want_pred);
 }
 
 }  // namespace
